@@ -1,0 +1,218 @@
+//! Building a [`Profile`] with interning: collectors call this, never push to the tables.
+
+use rustc_hash::FxHashMap;
+
+use crate::model::{
+    Column, Frame, FrameId, FrameKind, LocId, Location, Meta, Metric, Process, ProcessIdx, Profile,
+    Series, Stack, StackId, StrId, Thread, ThreadIdx,
+};
+
+/// Interns strings, frames, locations and stacks, and accumulates metric values per
+/// (stack, thread) row.
+#[derive(Default)]
+pub struct ProfileBuilder {
+    profile: Profile,
+    strings: FxHashMap<String, StrId>,
+    frames: FxHashMap<Frame, FrameId>,
+    locations: FxHashMap<Location, LocId>,
+    stacks: FxHashMap<Stack, StackId>,
+    rows: FxHashMap<(StackId, ThreadIdx), usize>,
+}
+
+impl ProfileBuilder {
+    pub fn new(meta: Meta) -> Self {
+        let mut builder = Self::default();
+        builder.profile.meta = meta;
+        builder
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        &mut self.profile.meta
+    }
+
+    pub fn intern(&mut self, s: &str) -> StrId {
+        if let Some(&id) = self.strings.get(s) {
+            return id;
+        }
+        let id = self.profile.strings.len() as StrId;
+        self.profile.strings.push(s.to_owned());
+        self.strings.insert(s.to_owned(), id);
+        id
+    }
+
+    /// A frame; `name` is the short (pstats) name, `qualname` the display name.
+    pub fn frame(
+        &mut self,
+        name: &str,
+        qualname: &str,
+        file: &str,
+        line: u32,
+        kind: FrameKind,
+    ) -> FrameId {
+        let frame = Frame {
+            name: self.intern(name),
+            qualname: self.intern(qualname),
+            file: self.intern(file),
+            line,
+            kind,
+        };
+        if let Some(&id) = self.frames.get(&frame) {
+            return id;
+        }
+        let id = self.profile.frames.len() as FrameId;
+        self.profile.frames.push(frame.clone());
+        self.frames.insert(frame, id);
+        id
+    }
+
+    pub fn location(&mut self, frame: FrameId, line: u32) -> LocId {
+        let loc = Location { frame, line };
+        *self.locations.entry(loc).or_insert_with(|| {
+            self.profile.locations.push(loc);
+            (self.profile.locations.len() - 1) as LocId
+        })
+    }
+
+    /// The stack `parent` + `location`. Parents always get smaller indices than children.
+    pub fn stack(&mut self, parent: Option<StackId>, location: LocId) -> StackId {
+        let stack = Stack { parent, location };
+        *self.stacks.entry(stack).or_insert_with(|| {
+            self.profile.stacks.push(stack);
+            (self.profile.stacks.len() - 1) as StackId
+        })
+    }
+
+    /// The stack for a path of locations from the outermost frame to the leaf; `None` for an
+    /// empty path.
+    pub fn stack_from_path(&mut self, path: &[LocId]) -> Option<StackId> {
+        let mut parent = None;
+        for &loc in path {
+            parent = Some(self.stack(parent, loc));
+        }
+        parent
+    }
+
+    pub fn process(
+        &mut self,
+        pid: u32,
+        parent: Option<ProcessIdx>,
+        command: Vec<String>,
+    ) -> ProcessIdx {
+        if let Some(i) = self.profile.processes.iter().position(|p| p.pid == pid) {
+            return i as ProcessIdx;
+        }
+        self.profile.processes.push(Process {
+            pid,
+            parent,
+            command,
+        });
+        (self.profile.processes.len() - 1) as ProcessIdx
+    }
+
+    /// A thread of `process`; threads are identified by (process, ident, native id).
+    pub fn thread(
+        &mut self,
+        process: ProcessIdx,
+        ident: u64,
+        native_id: u64,
+        name: &str,
+        is_main: bool,
+    ) -> ThreadIdx {
+        let name = self.intern(name);
+        if let Some(i) = self
+            .profile
+            .threads
+            .iter()
+            .position(|t| t.process == process && t.ident == ident && t.native_id == native_id)
+        {
+            return i as ThreadIdx;
+        }
+        self.profile.threads.push(Thread {
+            process,
+            ident,
+            native_id,
+            name,
+            is_main,
+        });
+        (self.profile.threads.len() - 1) as ThreadIdx
+    }
+
+    fn column_index(&mut self, metric: Metric) -> usize {
+        if let Some(i) = self
+            .profile
+            .samples
+            .columns
+            .iter()
+            .position(|c| c.metric == metric)
+        {
+            return i;
+        }
+        let rows = self.profile.samples.stack.len();
+        self.profile.samples.columns.push(Column {
+            metric,
+            values: vec![0; rows],
+        });
+        self.profile.samples.columns.len() - 1
+    }
+
+    /// Makes sure `metric` has a column even if nothing is ever added to it (so a report can
+    /// tell "measured, found nothing" from "not measured").
+    pub fn declare(&mut self, metric: Metric) {
+        self.column_index(metric);
+    }
+
+    fn row(&mut self, stack: StackId, thread: ThreadIdx) -> usize {
+        let samples = &mut self.profile.samples;
+        *self.rows.entry((stack, thread)).or_insert_with(|| {
+            samples.stack.push(stack);
+            samples.thread.push(thread);
+            for c in &mut samples.columns {
+                c.values.push(0);
+            }
+            samples.stack.len() - 1
+        })
+    }
+
+    /// Adds `value` to `metric` of the row (stack, thread).
+    pub fn add(&mut self, stack: StackId, thread: ThreadIdx, metric: Metric, value: u64) {
+        let col = self.column_index(metric);
+        let row = self.row(stack, thread);
+        let cell = &mut self.profile.samples.columns[col].values[row];
+        *cell = cell.saturating_add(value);
+    }
+
+    pub fn add_series(&mut self, series: Series) {
+        self.profile.timeline.push(series);
+    }
+
+    pub fn finish(self) -> Profile {
+        self.profile
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interning_reuses_entries_and_rows_accumulate() {
+        let mut b = ProfileBuilder::new(Meta::default());
+        let f = b.frame("f", "f", "a.py", 1, FrameKind::Python);
+        assert_eq!(f, b.frame("f", "f", "a.py", 1, FrameKind::Python));
+        let g = b.frame("g", "C.g", "a.py", 5, FrameKind::Python);
+        let (lf, lg) = (b.location(f, 0), b.location(g, 0));
+        let s = b.stack_from_path(&[lf, lg]).unwrap();
+        assert_eq!(Some(s), b.stack_from_path(&[lf, lg]));
+        let p = b.process(10, None, vec![]);
+        let t = b.thread(p, 1, 100, "MainThread", true);
+        b.add(s, t, Metric::SelfTime, 5);
+        b.add(s, t, Metric::SelfTime, 7);
+        b.add(s, t, Metric::Calls, 1);
+        let profile = b.finish();
+        profile.validate().unwrap();
+        assert_eq!(profile.samples.len(), 1);
+        assert_eq!(profile.samples.column(Metric::SelfTime), Some(&[12][..]));
+        assert_eq!(profile.samples.column(Metric::Calls), Some(&[1][..]));
+        assert_eq!(profile.stacks[s as usize].parent, Some(0));
+    }
+}

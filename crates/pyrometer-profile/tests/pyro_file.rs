@@ -1,0 +1,142 @@
+//! The .pyro file: exact round trips and clear errors for damaged files.
+
+use pyrometer_profile::{
+    Counter, Exit, FileError, FrameKind, Meta, Metric, Mode, Profile, ProfileBuilder, PythonInfo,
+    Series, json, pyro,
+};
+
+fn sample_profile() -> Profile {
+    let meta = Meta {
+        tool: "pyrometer test".into(),
+        mode: Mode::Trace,
+        command: vec!["script.py".into(), "--n".into(), "3".into()],
+        cwd: "/tmp".into(),
+        python: Some(PythonInfo {
+            version: "3.12.1".into(),
+            implementation: "cpython".into(),
+            executable: "/usr/bin/python3".into(),
+        }),
+        host: "box".into(),
+        start_unix_ns: 1_700_000_000_000_000_000,
+        duration_ns: 1_234_567,
+        sample_interval_ns: None,
+        clock: "tsc".into(),
+        exit: Some(Exit::Signal(15)),
+        counters: vec![Counter {
+            name: "dropped".into(),
+            value: 3,
+        }],
+        notes: vec!["a note".into()],
+    };
+    let mut b = ProfileBuilder::new(meta);
+    let p = b.process(42, None, vec!["python".into()]);
+    let t0 = b.thread(p, 1, 42, "MainThread", true);
+    let t1 = b.thread(p, 2, 43, "worker", false);
+    let f = b.frame("f", "Outer.f", "/src/a.py", 3, FrameKind::Python);
+    let len = b.frame(
+        "<built-in method builtins.len>",
+        "builtins.len",
+        "~",
+        0,
+        FrameKind::Builtin,
+    );
+    let (lf, ll) = (b.location(f, 0), b.location(len, 0));
+    for i in 0..2000u64 {
+        let extra = b.frame(
+            &format!("g{i}"),
+            &format!("g{i}"),
+            "/src/b.py",
+            i as u32,
+            FrameKind::Python,
+        );
+        let le = b.location(extra, 0);
+        let s = b.stack_from_path(&[lf, le, ll]).unwrap();
+        b.add(
+            s,
+            if i % 2 == 0 { t0 } else { t1 },
+            Metric::SelfTime,
+            i * 1000 + 7,
+        );
+        b.add(s, t0, Metric::Calls, i);
+    }
+    b.add_series(Series {
+        name: "rss".into(),
+        unit: "bytes".into(),
+        points: vec![(0, 1.5), (10, 2.5)],
+    });
+    b.finish()
+}
+
+#[test]
+fn round_trip_is_exact() {
+    let profile = sample_profile();
+    let bytes = pyro::encode(&profile);
+    assert_eq!(pyro::decode(&bytes).unwrap(), profile);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/run.pyro");
+    pyro::write(&path, &profile).unwrap();
+    assert_eq!(pyro::read(&path).unwrap(), profile);
+}
+
+#[test]
+fn json_round_trip_is_exact_and_readable_as_a_profile() {
+    let profile = sample_profile();
+    let text = json::to_json(&profile);
+    assert!(text.contains("\"format\": \"pyrometer-profile\""));
+    assert_eq!(json::from_json(text.as_bytes()).unwrap(), profile);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.json");
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(pyro::read(&path).unwrap(), profile);
+}
+
+#[test]
+fn compression_keeps_files_small() {
+    let profile = sample_profile();
+    let (binary, text) = (pyro::encode(&profile).len(), json::to_json(&profile).len());
+    assert!(
+        binary * 8 < text,
+        "{binary} bytes against {text} bytes of JSON"
+    );
+}
+
+#[test]
+fn damaged_files_are_clear_errors() {
+    let bytes = pyro::encode(&sample_profile());
+    assert!(matches!(
+        pyro::decode(b"hello world, not a profile"),
+        Err(FileError::NotAProfile)
+    ));
+    assert!(matches!(pyro::decode(&[]), Err(FileError::NotAProfile)));
+    for cut in [10, 31, 40, bytes.len() - 1] {
+        let err = pyro::decode(&bytes[..cut]).unwrap_err();
+        assert!(
+            matches!(err, FileError::Truncated { .. }),
+            "cut at {cut}: {err}"
+        );
+    }
+    let mut newer = bytes.clone();
+    newer[8] = 99;
+    assert!(matches!(
+        pyro::decode(&newer),
+        Err(FileError::TooNew { found: 99 })
+    ));
+    // Flip bytes in the compressed body: the zstd checksum or the decoder must notice.
+    for at in [40, bytes.len() / 2, bytes.len() - 2] {
+        let mut corrupt = bytes.clone();
+        corrupt[at] ^= 0x5a;
+        let err = pyro::decode(&corrupt).unwrap_err();
+        assert!(matches!(err, FileError::Corrupt(_)), "flip at {at}: {err}");
+    }
+    // A structurally valid file whose tables do not agree.
+    let mut bad = sample_profile();
+    bad.stacks[0].location = 9999;
+    let err = pyro::decode(&pyro::encode(&bad)).unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+    let mut truncated_json = json::to_json(&sample_profile());
+    truncated_json.truncate(100);
+    assert!(matches!(
+        json::from_json(truncated_json.as_bytes()),
+        Err(FileError::Corrupt(_))
+    ));
+}
