@@ -1,0 +1,237 @@
+//! Finding the CPython runtime in a process: which mapped file is the interpreter, where its
+//! `_PyRuntime` structure and its `Py_Version` constant are.
+//!
+//! CPython's own method (`remote_debug.h`): in `/proc/PID/maps`, take mappings at file offset 0
+//! whose file name contains "python" (`python3.X`, `libpython3.X.so.1.0`); in the ELF file, the
+//! section `.PyRuntime` holds `_PyRuntime`, at
+//! `map_start + sh_addr - (first PT_LOAD p_vaddr rounded down to p_align)`. This works for
+//! shared-library builds (PIE, `.so`) and static non-PIE executables alike. The `.dynsym` /
+//! `.symtab` symbol `_PyRuntime` is the fallback.
+
+use std::path::{Path, PathBuf};
+
+use object::elf::PT_LOAD;
+use object::read::elf::{ElfFile64, ProgramHeader};
+use object::{Endianness, Object, ObjectSection, ObjectSymbol};
+
+use crate::error::{Result, SamplerError, proc_error};
+
+/// One line of `/proc/PID/maps`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    pub perms: String,
+    pub offset: u64,
+    pub path: String,
+}
+
+/// Parses `/proc/PID/maps` text.
+pub fn parse_maps(text: &str) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let mut fields = line.splitn(6, ' ');
+        let (Some(range), Some(perms), Some(offset), Some(_dev), Some(_inode)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        let path = fields.next().unwrap_or("").trim_start().to_owned();
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end), Ok(offset)) = (
+            u64::from_str_radix(start, 16),
+            u64::from_str_radix(end, 16),
+            u64::from_str_radix(offset, 16),
+        ) else {
+            continue;
+        };
+        out.push(Mapping {
+            start,
+            end,
+            perms: perms.to_owned(),
+            offset,
+            path,
+        });
+    }
+    out
+}
+
+/// Where the runtime is, and how it was found.
+#[derive(Clone, Debug)]
+pub struct RuntimeLocation {
+    /// The ELF file that holds `_PyRuntime` (the executable or `libpython3.X.so`).
+    pub binary: PathBuf,
+    /// The address of `_PyRuntime` in the target.
+    pub runtime_addr: u64,
+    /// The address of `Py_Version` (a `u32` `PY_VERSION_HEX`), when the symbol exists.
+    pub py_version_addr: Option<u64>,
+    /// `section` (the `.PyRuntime` ELF section) or `symbol` (the `_PyRuntime` symbol).
+    pub method: &'static str,
+}
+
+/// What the ELF file says, relative to its link-time addresses.
+#[derive(Debug, Default)]
+struct ElfFacts {
+    runtime_section: Option<u64>,
+    runtime_symbol: Option<u64>,
+    py_version: Option<u64>,
+    /// First PT_LOAD `p_vaddr` rounded down to its `p_align`.
+    first_load: u64,
+}
+
+fn elf_facts(path: &Path, data: &[u8]) -> Result<ElfFacts> {
+    let elf = ElfFile64::<Endianness>::parse(data).map_err(|e| SamplerError::Elf {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let endian = elf.endian();
+    let mut facts = ElfFacts::default();
+    let first_load = elf
+        .elf_program_headers()
+        .iter()
+        .find(|ph| ph.p_type(endian) == PT_LOAD)
+        .ok_or_else(|| SamplerError::Elf {
+            path: path.display().to_string(),
+            reason: "no PT_LOAD segment".into(),
+        })?;
+    let align = first_load.p_align(endian).max(1);
+    facts.first_load = first_load.p_vaddr(endian) & !(align - 1);
+    if let Some(section) = elf.section_by_name(".PyRuntime") {
+        facts.runtime_section = Some(section.address());
+    }
+    for sym in elf.dynamic_symbols().chain(elf.symbols()) {
+        match sym.name() {
+            Ok("_PyRuntime") if facts.runtime_symbol.is_none() => {
+                facts.runtime_symbol = Some(sym.address())
+            }
+            Ok("Py_Version") if facts.py_version.is_none() => {
+                facts.py_version = Some(sym.address())
+            }
+            _ => {}
+        }
+        if facts.runtime_symbol.is_some() && facts.py_version.is_some() {
+            break;
+        }
+    }
+    Ok(facts)
+}
+
+/// The path to open for a file mapped by `pid`: through `/proc/PID/root` when it exists (the
+/// target may live in another mount namespace), else the path as written.
+fn openable_path(pid: u32, path: &str) -> PathBuf {
+    let path = path.strip_suffix(" (deleted)").unwrap_or(path);
+    let via_root = PathBuf::from(format!("/proc/{pid}/root{path}"));
+    if via_root.exists() {
+        via_root
+    } else {
+        PathBuf::from(path)
+    }
+}
+
+/// Reads `/proc/PID/maps`, mapping errors to typed variants.
+pub fn read_maps(pid: u32) -> Result<Vec<Mapping>> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/maps"))
+        .map_err(|e| proc_error(pid, "/proc/PID/maps", e))?;
+    Ok(parse_maps(&text))
+}
+
+/// Finds `_PyRuntime` in process `pid`.
+pub fn locate_runtime(pid: u32) -> Result<RuntimeLocation> {
+    let maps = read_maps(pid)?;
+    if maps.is_empty() {
+        // Kernel threads and zombies have no maps.
+        return Err(SamplerError::NotPython {
+            pid,
+            reason: "it has no memory mappings (a zombie or a kernel thread?)".into(),
+        });
+    }
+    let mut candidates: Vec<&Mapping> = maps
+        .iter()
+        .filter(|m| m.offset == 0 && m.path.starts_with('/'))
+        .filter(|m| {
+            Path::new(&m.path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.contains("python"))
+        })
+        .collect();
+    // Prefer libpython (a shared build's executable has no runtime of its own).
+    candidates.sort_by_key(|m| !m.path.contains("libpython"));
+    candidates.dedup_by(|a, b| a.path == b.path);
+    let mut tried = Vec::new();
+    for m in candidates {
+        let path = openable_path(pid, &m.path);
+        let Ok(data) = std::fs::read(&path) else {
+            tried.push(format!("{} (unreadable)", m.path));
+            continue;
+        };
+        let Ok(facts) = elf_facts(&path, &data) else {
+            tried.push(format!("{} (not ELF)", m.path));
+            continue;
+        };
+        let bias = m.start.wrapping_sub(facts.first_load);
+        let (addr, method) = match (facts.runtime_section, facts.runtime_symbol) {
+            (Some(a), _) => (a, "section"),
+            (None, Some(a)) => (a, "symbol"),
+            (None, None) => {
+                tried.push(format!("{} (no .PyRuntime, no _PyRuntime)", m.path));
+                continue;
+            }
+        };
+        return Ok(RuntimeLocation {
+            binary: PathBuf::from(&m.path),
+            runtime_addr: addr.wrapping_add(bias),
+            py_version_addr: facts.py_version.map(|a| a.wrapping_add(bias)),
+            method,
+        });
+    }
+    Err(SamplerError::NotPython {
+        pid,
+        reason: if tried.is_empty() {
+            "no mapped file named like python".into()
+        } else {
+            format!("no CPython runtime in {}", tried.join(", "))
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_maps_lines() {
+        let text = "55d0c0a00000-55d0c0a01000 r--p 00000000 08:01 1234 /usr/bin/python3.11\n\
+                    7f00-7f10 rw-p 00000000 00:00 0 \n\
+                    7f10-7f20 r-xp 00001000 08:01 99 /lib/libpython3.12.so.1.0 (deleted)\n";
+        let maps = parse_maps(text);
+        assert_eq!(maps.len(), 3);
+        assert_eq!(maps[0].start, 0x55d0c0a00000);
+        assert_eq!(maps[0].path, "/usr/bin/python3.11");
+        assert_eq!(maps[1].path, "");
+        assert_eq!(maps[2].offset, 0x1000);
+        assert_eq!(maps[2].path, "/lib/libpython3.12.so.1.0 (deleted)");
+    }
+
+    #[test]
+    fn our_own_process_is_not_python() {
+        match locate_runtime(std::process::id()) {
+            Err(SamplerError::NotPython { .. }) => {}
+            other => panic!("expected NotPython, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_missing_process_is_reported_as_such() {
+        match locate_runtime(0x3fff_fff0) {
+            Err(SamplerError::NoSuchProcess { .. }) => {}
+            other => panic!("expected NoSuchProcess, got {other:?}"),
+        }
+    }
+}
