@@ -5,6 +5,17 @@
 //! from a plain Rust thread (in-process profiling): it never needs the GIL and never touches
 //! the target's memory except through the kernel, so freed structures read as errors, not
 //! crashes.
+//!
+//! Entry points:
+//! - [`Sampler`]: attach, [`Sampler::run`] (or [`Sampler::run_with`] for a live view), then
+//!   [`Sampler::finish`] gives a [`pyrometer_profile::Profile`] in `Mode::Sample`;
+//! - [`dump()`]: every thread's stack now;
+//! - [`PythonProcess`]: the reader itself (one sample at a time);
+//! - [`children::descendants`]: the processes under a pid, for `--subprocesses`.
+
+pub mod aggregate;
+pub mod blocking;
+pub mod children;
 pub mod code;
 pub mod cpu;
 pub mod discover;
@@ -14,7 +25,11 @@ pub mod layout;
 pub mod linetable;
 pub mod mem;
 pub mod process;
+pub mod sampler;
 
+pub use cpu::ThreadState;
+pub use dump::{DumpFrame, ThreadDump, dump, thread_name};
 pub use error::SamplerError;
 pub use layout::PyVersion;
 pub use process::{ProcessSample, PythonProcess, RawFrame, ReadStats, ThreadStack};
+pub use sampler::{Counters, RunEnd, Sampler, SamplerConfig};

@@ -3,19 +3,21 @@
 //!
 //! # How a sample is read (and why it costs few syscalls)
 //!
-//! 1. One batched read: the interpreter list heads, the GIL state and every thread state seen
-//!    in the previous sample. The thread list is then followed locally; only a thread state
-//!    that is new since the last sample costs a read of its own.
-//! 2. One batched read: for every thread, its current frame pointer (3.11/3.12 keep it in
-//!    `tstate->cframe`), the used part of its current `_PyStackChunk` (where its frames
-//!    live), the older chunks and the frames outside any chunk (C-stack shims, generators)
-//!    that the previous sample needed, and the headers of the code objects the previous sample
-//!    saw. Frames are then parsed from the copies.
-//! 3. Only when something changed: the headers of code objects not prefetched, the strings and
-//!    line tables of code objects never seen, chunks or frames not prefetched.
+//! 1. One batched read: the interpreter list heads, the GIL state, every thread state seen
+//!    in the previous sample, and, speculatively, everything the previous sample needed next:
+//!    each thread's current frame pointer (3.11/3.12 keep it in `tstate->cframe`), the used
+//!    part of its current `_PyStackChunk` (where its frames live) plus a little slack, the
+//!    older chunks and the frames outside any chunk (C-stack shims, generators) it walked
+//!    through, and the headers of the code objects it saw.
+//! 2. The thread lists are followed locally; each speculative read is used only if what the
+//!    fresh thread state says matches it (same cframe, same chunk, top within the bytes
+//!    read). Anything else (a new thread, a deeper stack, a new chunk) is read in a second
+//!    batch.
+//! 3. Frames are parsed from the copies. Only new code objects cost more reads (their names
+//!    and line tables, batched); known ones are validated against the header read in 1.
 //!
-//! In a steady state that is two `process_vm_readv` calls per sample for all threads. Every
-//! link is bounded and validated; a read failure or a check failure drops that thread's
+//! In a steady state that is **one** `process_vm_readv` call per sample for all threads.
+//! Every link is bounded and validated; a read failure or a check failure drops that thread's
 //! sample (counted), never the sampler.
 
 use std::path::PathBuf;
@@ -49,6 +51,8 @@ const MAX_CODE_CACHE: usize = 200_000;
 /// First bytes read of a string or bytes object (the header plus a typical payload).
 const STR_READ: usize = 192;
 const BYTES_READ: usize = 512;
+/// Bytes read past a chunk's last known top, so a slightly deeper stack is still covered.
+const CHUNK_SLACK: u64 = 1024;
 
 /// One frame of a sampled stack.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -142,6 +146,11 @@ struct InterpCache {
 
 #[derive(Clone, Debug, Default)]
 struct ThreadCache {
+    /// 3.11/3.12: the `_PyCFrame` the current frame pointer was read from.
+    cframe: u64,
+    /// The current chunk and how many bytes of it to read speculatively.
+    chunk: u64,
+    chunk_len: u64,
     /// Older chunks (address, used bytes) the last walk needed.
     chunks: Vec<(u64, u64)>,
     /// Frames outside the chunks the last walk needed.
@@ -149,18 +158,70 @@ struct ThreadCache {
     seen: bool,
 }
 
-/// Where the bytes of a region of this sample are.
+/// Where bytes read during this sample are.
 #[derive(Clone, Copy, Debug)]
-enum Src {
-    Batch(usize),
+enum Slot {
+    B1(usize),
+    B2(usize),
+    B3(usize),
     Extra(usize),
+}
+
+fn get<'a>(b1: &'a Batch, b2: &'a Batch, extras: &'a [Vec<u8>], slot: Slot) -> Option<&'a [u8]> {
+    match slot {
+        Slot::B1(i) => b1.get(i),
+        Slot::B2(i) => b2.get(i),
+        Slot::B3(_) => None,
+        Slot::Extra(i) => extras.get(i).map(Vec::as_slice),
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Region {
     start: u64,
     end: u64,
-    src: Src,
+    src: Slot,
+}
+
+/// What phase 1 read speculatively for one thread.
+#[derive(Clone, Copy, Debug, Default)]
+struct ThreadSpec {
+    /// (cframe address, request)
+    cframe: Option<(u64, usize)>,
+    /// (chunk address, bytes, request)
+    chunk: Option<(u64, u64, usize)>,
+}
+
+/// Per-sample maps, kept between samples to reuse their allocations.
+#[derive(Debug, Default)]
+struct Scratch {
+    known: FxHashMap<u64, usize>,
+    thread_spec: FxHashMap<u64, ThreadSpec>,
+    spec_chunks: FxHashMap<u64, (u64, Slot)>,
+    spec_frames: FxHashMap<u64, Slot>,
+    code_hdr: FxHashMap<u64, Slot>,
+    thread_src: Vec<(Option<Slot>, Option<Slot>)>,
+    regions: Vec<Region>,
+    frames: Vec<(u64, u64)>,
+    per_thread: Vec<(usize, usize)>,
+    distinct: FxHashSet<u64>,
+    bad_codes: FxHashSet<u64>,
+}
+
+impl Scratch {
+    fn clear(&mut self) {
+        self.known.clear();
+        self.thread_spec.clear();
+        self.spec_chunks.clear();
+        self.spec_frames.clear();
+        self.code_hdr.clear();
+        self.thread_src.clear();
+        self.regions.clear();
+        self.frames.clear();
+        self.per_thread.clear();
+        self.distinct.clear();
+        self.bad_codes.clear();
+    }
 }
 
 /// An attached CPython process.
@@ -185,7 +246,7 @@ pub struct PythonProcess {
     b2: Batch,
     b3: Batch,
     extras: Vec<Vec<u8>>,
-    frames_scratch: Vec<(u64, u64)>,
+    scratch: Scratch,
 }
 
 impl std::fmt::Debug for PythonProcess {
@@ -257,7 +318,7 @@ impl PythonProcess {
             b2: Batch::default(),
             b3: Batch::default(),
             extras: Vec::new(),
-            frames_scratch: Vec::new(),
+            scratch: Scratch::default(),
         };
         process.self_check()?;
         Ok(process)
@@ -433,13 +494,27 @@ impl PythonProcess {
 
     /// Returns whether the sample is complete.
     fn sample_inner(&mut self, out: &mut ProcessSample, retry: bool) -> Result<bool, ReadError> {
-        let l = self.layout.clone();
+        let mut s = std::mem::take(&mut self.scratch);
+        let r = self.sample_with(out, retry, &mut s);
+        self.scratch = s;
+        r
+    }
+
+    fn sample_with(
+        &mut self,
+        out: &mut ProcessSample,
+        retry: bool,
+        s: &mut Scratch,
+    ) -> Result<bool, ReadError> {
         if self.interps.is_empty() {
             self.reload_interpreters()?;
         }
+        let l = self.layout.clone();
         let mut complete = true;
+        s.clear();
 
-        // ---- Phase 1: interpreter heads, GIL, known thread states.
+        // ---- Phase 1: interpreter heads, GIL, known thread states, and speculatively
+        // everything the previous sample needed after them.
         let b1 = &mut self.b1;
         b1.clear();
         let i_head = b1.push(self.runtime + l.runtime_interpreters_head, 8);
@@ -472,9 +547,44 @@ impl PythonProcess {
             interp_reqs.push((next, threads, holder, locked));
         }
         let tlen = l.tstate_read_len();
-        let mut known: FxHashMap<u64, usize> = FxHashMap::default();
         for &t in &self.tstates {
-            known.insert(t, b1.push(t, tlen));
+            let i = b1.push(t, tlen);
+            s.known.insert(t, i);
+        }
+        // Speculation: the frame pointer, current chunk, older chunks and off-chunk frames of
+        // each known thread, then the code objects of the previous sample.
+        let cf_off = match l.tstate_frame {
+            CurrentFrame::ViaCFrame { current_frame, .. } => Some(current_frame),
+            CurrentFrame::Direct { .. } => None,
+        };
+        for &t in &self.tstates {
+            let Some(c) = self.thread_cache.get(&t) else {
+                continue;
+            };
+            let mut spec = ThreadSpec::default();
+            if let Some(off) = cf_off
+                && c.cframe != 0
+            {
+                spec.cframe = Some((c.cframe, b1.push(c.cframe + off, 8)));
+            }
+            if c.chunk != 0 && c.chunk_len > 0 {
+                spec.chunk = Some((c.chunk, c.chunk_len, b1.push(c.chunk, c.chunk_len as usize)));
+            }
+            s.thread_spec.insert(t, spec);
+            for &(a, len) in &c.chunks {
+                if let std::collections::hash_map::Entry::Vacant(e) = s.spec_chunks.entry(a) {
+                    e.insert((len, Slot::B1(b1.push(a, len as usize))));
+                }
+            }
+            for &f in &c.off_chunk {
+                if let std::collections::hash_map::Entry::Vacant(e) = s.spec_frames.entry(f) {
+                    e.insert(Slot::B1(b1.push(f, l.frame_size as usize)));
+                }
+            }
+        }
+        let clen = l.code_read_len();
+        for &c in &self.last_codes {
+            s.code_hdr.insert(c, Slot::B1(b1.push(c, clen)));
         }
         self.mem.read_batch(b1)?;
         let b1 = &self.b1;
@@ -496,7 +606,7 @@ impl PythonProcess {
                 return Ok(false);
             }
             self.reload_interpreters()?;
-            return self.sample_inner(out, false);
+            return self.sample_with(out, false, s);
         }
 
         let global_holder = i_gil_global
@@ -528,7 +638,7 @@ impl PythonProcess {
             let mut count = 0;
             while t != 0 && count < MAX_THREADS {
                 count += 1;
-                let data: &[u8] = match known.get(&t).and_then(|&i| b1.get(i)) {
+                let data: &[u8] = match s.known.get(&t).and_then(|&i| b1.get(i)) {
                     Some(d) => d,
                     None => {
                         extra_tstate.resize(tlen, 0);
@@ -572,91 +682,96 @@ impl PythonProcess {
         self.tstates.clear();
         self.tstates.extend_from_slice(&found);
 
-        // ---- Phase 2: frame pointers, chunks, prefetched frames and code headers.
+        // ---- Phase 2: whatever the speculation did not cover.
+        let n = out.len;
         let b2 = &mut self.b2;
         b2.clear();
-        let n = out.len;
-        // Per thread: (cframe req, chunk req, first prefetched chunk, first off-chunk req).
-        let mut reqs: Vec<(Option<usize>, Option<usize>)> = Vec::with_capacity(n);
-        let mut spec_chunks: FxHashMap<(u64, u64), usize> = FxHashMap::default();
-        let mut spec_frames: FxHashMap<u64, usize> = FxHashMap::default();
+        // Per thread: where its frame pointer and its current chunk are.
+        s.thread_src.clear();
         for ts in &out.threads[..n] {
-            let cf = match l.tstate_frame {
-                CurrentFrame::ViaCFrame { current_frame, .. } if ts.cframe != 0 => {
-                    Some(b2.push(ts.cframe + current_frame, 8))
-                }
+            let spec = s.thread_spec.get(&ts.tstate).copied().unwrap_or_default();
+            let cf = match cf_off {
+                Some(off) if ts.cframe != 0 => match spec.cframe {
+                    Some((addr, i)) if addr == ts.cframe && b1.get(i).is_some() => {
+                        Some(Slot::B1(i))
+                    }
+                    _ => Some(Slot::B2(b2.push(ts.cframe + off, 8))),
+                },
                 _ => None,
             };
-            let ch = (ts.chunk != 0 && ts.top > ts.chunk && ts.top - ts.chunk <= MAX_CHUNK_BYTES)
-                .then(|| b2.push(ts.chunk, (ts.top - ts.chunk) as usize));
-            reqs.push((cf, ch));
-            if let Some(cache) = self.thread_cache.get(&ts.tstate) {
-                for &(a, len) in &cache.chunks {
-                    spec_chunks
-                        .entry((a, len))
-                        .or_insert_with(|| b2.push(a, len as usize));
+            let valid_chunk =
+                ts.chunk != 0 && ts.top > ts.chunk && ts.top - ts.chunk <= MAX_CHUNK_BYTES;
+            let chunk = if !valid_chunk {
+                None
+            } else {
+                match spec.chunk {
+                    Some((addr, len, i))
+                        if addr == ts.chunk && ts.top <= addr + len && b1.get(i).is_some() =>
+                    {
+                        Some(Slot::B1(i))
+                    }
+                    _ => Some(Slot::B2(b2.push(ts.chunk, (ts.top - ts.chunk) as usize))),
                 }
-                for &f in &cache.off_chunk {
-                    spec_frames
-                        .entry(f)
-                        .or_insert_with(|| b2.push(f, l.frame_size as usize));
-                }
-            }
+            };
+            s.thread_src.push((cf, chunk));
         }
-        let clen = l.code_read_len();
-        let mut code_hdr: FxHashMap<u64, (u8, usize)> = FxHashMap::default();
-        for &c in &self.last_codes {
-            code_hdr.insert(c, (2, b2.push(c, clen)));
+        if !b2.is_empty() {
+            self.mem.read_batch(b2)?;
         }
-        self.mem.read_batch(b2)?;
 
         // ---- Walk every thread's frames from the copies.
         self.extras.clear();
-        let mut regions: Vec<Region> = Vec::new();
-        let mut frames: Vec<(u64, u64)> = std::mem::take(&mut self.frames_scratch);
         for c in self.thread_cache.values_mut() {
             c.seen = false;
         }
-        let mut per_thread_frames: Vec<(usize, usize)> = Vec::with_capacity(n); // range in `frames`
-        frames.clear();
+        s.frames.clear();
         for (ti, ts) in out.threads[..n].iter_mut().enumerate() {
-            let (cf, ch) = reqs[ti];
-            let start = frames.len();
-            if let Some(i) = cf {
-                match self.b2.get(i).and_then(|b| b.u64_at(0)) {
+            let (cf, chunk) = s.thread_src[ti];
+            let start = s.frames.len();
+            if let Some(slot) = cf {
+                match get(&self.b1, &self.b2, &self.extras, slot).and_then(|b| b.u64_at(0)) {
                     Some(f) => ts.current_frame = f,
                     None => {
                         self.stats.read_errors += 1;
                         self.stats.dropped += 1;
-                        per_thread_frames.push((start, start));
+                        s.per_thread.push((start, start));
                         continue;
                     }
                 }
             }
-            regions.clear();
+            let old_cache = self.thread_cache.remove(&ts.tstate).unwrap_or_default();
+            let mut new_cache = ThreadCache {
+                seen: true,
+                cframe: ts.cframe,
+                ..ThreadCache::default()
+            };
+            s.regions.clear();
             // The chunk chain still to load: the previous pointer of the last loaded chunk.
             let mut pending_chunk = 0u64;
-            if let Some(i) = ch {
-                if let Some(b) = self.b2.get(i) {
-                    regions.push(Region {
+            if let Some(slot) = chunk {
+                if let Some(b) = get(&self.b1, &self.b2, &self.extras, slot) {
+                    s.regions.push(Region {
                         start: ts.chunk,
                         end: ts.top,
-                        src: Src::Batch(i),
+                        src: slot,
                     });
                     pending_chunk = b.u64_at(l.chunk_previous as usize).unwrap_or(0);
+                    let size = b.u64_at(l.chunk_size as usize).unwrap_or(0);
+                    // Next time read a little past the top, so that a slightly deeper stack
+                    // is still covered by the speculative read.
+                    let used = ts.top - ts.chunk;
+                    new_cache.chunk = ts.chunk;
+                    new_cache.chunk_len = (used + CHUNK_SLACK).min(size.max(used));
                 } else {
                     self.stats.read_errors += 1;
                 }
             }
-            let mut new_cache = ThreadCache {
-                seen: true,
-                ..ThreadCache::default()
-            };
-            let old_cache = self.thread_cache.remove(&ts.tstate).unwrap_or_default();
             let mut chunks_loaded = 0usize;
+            let mut last_region = 0usize;
             let mut f = ts.current_frame;
             let mut ok = true;
             let mut depth = 0usize;
+            let fsize = l.frame_size;
             while f != 0 {
                 if depth >= MAX_FRAMES {
                     ts.truncated = true;
@@ -664,62 +779,54 @@ impl PythonProcess {
                     break;
                 }
                 depth += 1;
-                let fsize = l.frame_size;
                 // Find the frame's bytes: in a loaded chunk, else load older chunks, else a
                 // prefetched off-chunk frame, else read it.
-                let bytes: Option<&[u8]> = loop {
-                    if let Some(r) = regions
-                        .iter()
-                        .find(|r| f >= r.start && f + fsize <= r.end)
-                        .copied()
-                    {
-                        let data = match r.src {
-                            Src::Batch(i) => self.b2.get(i),
-                            Src::Extra(i) => Some(self.extras[i].as_slice()),
-                        };
-                        let off = (f - r.start) as usize;
-                        break data.and_then(|d| d.get(off..off + fsize as usize));
+                let slot_off: Option<(Slot, usize)> = loop {
+                    let inside = |r: &Region| f >= r.start && f + fsize <= r.end;
+                    if let Some(r) = s.regions.get(last_region).filter(|r| inside(r)) {
+                        break Some((r.src, (f - r.start) as usize));
+                    }
+                    if let Some(i) = s.regions.iter().position(inside) {
+                        last_region = i;
+                        let r = s.regions[i];
+                        break Some((r.src, (f - r.start) as usize));
                     }
                     if pending_chunk != 0 && chunks_loaded < MAX_CHUNKS {
                         chunks_loaded += 1;
                         let c = pending_chunk;
                         pending_chunk = 0;
-                        // Prefetched with the same extent?
-                        let pre = old_cache
-                            .chunks
-                            .iter()
-                            .find(|(a, _)| *a == c)
-                            .and_then(|k| spec_chunks.get(k).map(|&i| (i, k.1)));
                         let mut loaded = None;
-                        if let Some((i, len)) = pre
-                            && let Some(b) = self.b2.get(i)
+                        // Prefetched with the same extent?
+                        if let Some(&(len, slot)) = s.spec_chunks.get(&c)
+                            && let Some(b) = get(&self.b1, &self.b2, &self.extras, slot)
                         {
                             let top = b.u64_at(l.chunk_top as usize).unwrap_or(0);
                             if l.chunk_data + top * 8 == len {
                                 pending_chunk = b.u64_at(l.chunk_previous as usize).unwrap_or(0);
-                                loaded = Some((Src::Batch(i), len));
+                                loaded = Some((slot, len));
                             }
                         }
                         if loaded.is_none() {
-                            // Header (previous, size, top as a count of slots), then the used part.
+                            // Header (previous, size, top as a count of slots), then the
+                            // used part.
                             let mut hdr = [0u8; 24];
                             if self.mem.read(c, &mut hdr).is_ok() {
                                 let top = hdr.u64_at(l.chunk_top as usize).unwrap_or(0);
                                 let size = hdr.u64_at(l.chunk_size as usize).unwrap_or(0);
-                                let len = l.chunk_data + top.saturating_mul(8);
+                                let len = l.chunk_data.saturating_add(top.saturating_mul(8));
                                 if len <= size && len <= MAX_CHUNK_BYTES {
                                     let mut body = vec![0u8; len as usize];
                                     if self.mem.read(c, &mut body).is_ok() {
                                         pending_chunk =
                                             body.u64_at(l.chunk_previous as usize).unwrap_or(0);
                                         self.extras.push(body);
-                                        loaded = Some((Src::Extra(self.extras.len() - 1), len));
+                                        loaded = Some((Slot::Extra(self.extras.len() - 1), len));
                                     }
                                 }
                             }
                         }
                         if let Some((src, len)) = loaded {
-                            regions.push(Region {
+                            s.regions.push(Region {
                                 start: c,
                                 end: c + len,
                                 src,
@@ -728,26 +835,30 @@ impl PythonProcess {
                         }
                         continue;
                     }
-                    if let Some(&i) = spec_frames.get(&f)
-                        && old_cache.off_chunk.contains(&f)
-                        && self.b2.get(i).is_some()
+                    let keep = new_cache.off_chunk.len() < MAX_OFF_CHUNK_PREFETCH;
+                    if let Some(&slot) = s.spec_frames.get(&f)
+                        && get(&self.b1, &self.b2, &self.extras, slot).is_some()
                     {
-                        if new_cache.off_chunk.len() < MAX_OFF_CHUNK_PREFETCH {
+                        if keep {
                             new_cache.off_chunk.push(f);
                         }
-                        break self.b2.get(i);
+                        break Some((slot, 0));
                     }
                     let mut buf = vec![0u8; fsize as usize];
                     if self.mem.read(f, &mut buf).is_err() {
                         break None;
                     }
-                    if new_cache.off_chunk.len() < MAX_OFF_CHUNK_PREFETCH {
+                    if keep {
                         new_cache.off_chunk.push(f);
                     }
                     self.extras.push(buf);
-                    break Some(self.extras.last().map(Vec::as_slice).unwrap_or(&[]));
+                    break Some((Slot::Extra(self.extras.len() - 1), 0));
                 };
-                let Some(fb) = bytes else {
+                let fb = slot_off.and_then(|(slot, off)| {
+                    get(&self.b1, &self.b2, &self.extras, slot)
+                        .and_then(|b| b.get(off..off + fsize as usize))
+                });
+                let Some(fb) = fb else {
                     self.stats.read_errors += 1;
                     ok = false;
                     break;
@@ -765,65 +876,61 @@ impl PythonProcess {
                         ok = false;
                         break;
                     }
-                    frames.push((code, instr));
+                    s.frames.push((code, instr));
                 }
                 f = previous;
             }
+            drop(old_cache);
             self.thread_cache.insert(ts.tstate, new_cache);
             if !ok {
                 self.stats.dropped += 1;
-                frames.truncate(start);
+                s.frames.truncate(start);
             }
             ts.ok = ok;
-            per_thread_frames.push((start, frames.len()));
+            s.per_thread.push((start, s.frames.len()));
         }
         self.thread_cache.retain(|_, c| c.seen);
 
         // ---- Phase 3: validate code objects, decode new ones.
         let mut missing: Vec<u64> = Vec::new();
-        let mut distinct: FxHashSet<u64> = FxHashSet::default();
-        for &(code, _) in &frames {
-            if distinct.insert(code) && !code_hdr.contains_key(&code) {
-                missing.push(code);
-            }
-        }
-        // Prefetched headers that failed to read are read again below with the rest.
-        for (&c, &(_, i)) in &code_hdr {
-            if distinct.contains(&c) && self.b2.get(i).is_none() {
-                missing.push(c);
+        for &(code, _) in &s.frames {
+            if s.distinct.insert(code) {
+                let prefetched = s
+                    .code_hdr
+                    .get(&code)
+                    .is_some_and(|&slot| get(&self.b1, &self.b2, &self.extras, slot).is_some());
+                if !prefetched {
+                    missing.push(code);
+                }
             }
         }
         self.b3.clear();
         for &c in &missing {
-            code_hdr.insert(c, (3, self.b3.push(c, clen)));
+            s.code_hdr.insert(c, Slot::B3(self.b3.push(c, clen)));
         }
         if !self.b3.is_empty() {
             self.mem.read_batch(&mut self.b3)?;
         }
-        let mut bad_codes: FxHashSet<u64> = FxHashSet::default();
         let mut new_codes: Vec<(u64, CodeKey)> = Vec::new();
-        for &c in &distinct {
-            let hdr = code_hdr.get(&c).and_then(|&(batch, i)| {
-                if batch == 2 {
-                    self.b2.get(i)
-                } else {
-                    self.b3.get(i)
-                }
+        for &c in &s.distinct {
+            let hdr = s.code_hdr.get(&c).and_then(|&slot| match slot {
+                Slot::B3(i) => self.b3.get(i),
+                other => get(&self.b1, &self.b2, &self.extras, other),
             });
             let Some(key) = hdr.and_then(|h| CodeKey::parse(&l, h)) else {
                 self.stats.read_errors += 1;
-                bad_codes.insert(c);
+                s.bad_codes.insert(c);
                 continue;
             };
             if self.code_type == 0 {
                 if self.type_is_code(key.ob_type) {
                     self.code_type = key.ob_type;
                 } else {
-                    bad_codes.insert(c);
+                    s.bad_codes.insert(c);
                     continue;
                 }
             } else if key.ob_type != self.code_type {
-                bad_codes.insert(c);
+                s.bad_codes.insert(c);
                 continue;
             }
             match self.codes.get(&c) {
@@ -832,19 +939,19 @@ impl PythonProcess {
             }
         }
         if !new_codes.is_empty() {
-            self.decode_codes(&new_codes, &mut bad_codes)?;
+            self.decode_codes(&new_codes, &mut s.bad_codes)?;
         }
 
         // ---- Resolve lines; drop threads that touched a bad code object.
         for (ti, ts) in out.threads[..n].iter_mut().enumerate() {
-            let (s, e) = per_thread_frames[ti];
+            let (start, end) = s.per_thread[ti];
             if !ts.ok {
                 continue;
             }
             let mut ok = true;
-            for &(code, instr) in &frames[s..e] {
+            for &(code, instr) in &s.frames[start..end] {
                 match self.codes.get(&code) {
-                    Some(info) if !bad_codes.contains(&code) => ts.frames.push(RawFrame {
+                    Some(info) if !s.bad_codes.contains(&code) => ts.frames.push(RawFrame {
                         code,
                         serial: info.serial,
                         line: info.line_for(code, l.code_adaptive, instr),
@@ -863,12 +970,11 @@ impl PythonProcess {
         }
         self.last_codes.clear();
         self.last_codes.extend(
-            distinct
+            s.distinct
                 .iter()
-                .filter(|c| !bad_codes.contains(c))
+                .filter(|c| !s.bad_codes.contains(c))
                 .take(MAX_CODE_PREFETCH),
         );
-        self.frames_scratch = frames;
         Ok(complete)
     }
 

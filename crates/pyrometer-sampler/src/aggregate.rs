@@ -1,0 +1,278 @@
+//! Aggregating samples into a stack trie, and turning it into a [`Profile`].
+//!
+//! The aggregate is our own (not a `ProfileBuilder`) so that a live view can turn it into a
+//! `Profile` as often as it likes while sampling goes on; [`Aggregate::to_profile`] replays
+//! it through `ProfileBuilder`. A thread whose stack is the same as in its previous sample
+//! costs one comparison and one counter increment: nothing is interned again.
+
+use std::sync::Arc;
+
+use pyrometer_profile::{FrameKind, Meta, Metric, Profile, ProfileBuilder};
+use rustc_hash::FxHashMap;
+
+use crate::code::CodeInfo;
+use crate::process::RawFrame;
+
+const NO_PARENT: u32 = u32::MAX;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct FrameRec {
+    name: Arc<str>,
+    qualname: Arc<str>,
+    file: Arc<str>,
+    first_line: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Node {
+    parent: u32,
+    frame: u32,
+    line: u32,
+}
+
+/// A sampled process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessRec {
+    pub pid: u32,
+    /// Index of the parent process in the aggregate.
+    pub parent: Option<u32>,
+    pub command: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ThreadRec {
+    process: u32,
+    ident: u64,
+    native_id: u64,
+    name: String,
+    is_main: bool,
+}
+
+/// What one thread of one sample counts for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    pub on_cpu: bool,
+    pub holds_gil: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct LastStack {
+    key: Vec<(u32, u32)>,
+    node: u32,
+}
+
+/// The stack trie and its counts.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    frames: Vec<FrameRec>,
+    frame_ids: FxHashMap<FrameRec, u32>,
+    /// (process index, code serial) → frame index.
+    code_frames: FxHashMap<(u32, u32), u32>,
+    nodes: Vec<Node>,
+    node_ids: FxHashMap<Node, u32>,
+    processes: Vec<ProcessRec>,
+    threads: Vec<ThreadRec>,
+    thread_ids: FxHashMap<(u32, u64, u64), u32>,
+    /// (node, thread) → [wall, cpu, gil]
+    counts: FxHashMap<(u32, u32), [u64; 3]>,
+    /// Per (process, tstate): the previous stack, to skip re-interning it.
+    last: FxHashMap<(u32, u64), LastStack>,
+}
+
+impl Aggregate {
+    pub fn add_process(&mut self, pid: u32, parent: Option<u32>, command: Vec<String>) -> u32 {
+        if let Some(i) = self.processes.iter().position(|p| p.pid == pid) {
+            return i as u32;
+        }
+        self.processes.push(ProcessRec {
+            pid,
+            parent,
+            command,
+        });
+        (self.processes.len() - 1) as u32
+    }
+
+    pub fn processes(&self) -> &[ProcessRec] {
+        &self.processes
+    }
+
+    /// The thread index for a thread of `process`.
+    pub fn thread(
+        &mut self,
+        process: u32,
+        ident: u64,
+        native_id: u64,
+        name: impl FnOnce() -> (String, bool),
+    ) -> u32 {
+        let threads = &mut self.threads;
+        *self
+            .thread_ids
+            .entry((process, ident, native_id))
+            .or_insert_with(|| {
+                let (name, is_main) = name();
+                threads.push(ThreadRec {
+                    process,
+                    ident,
+                    native_id,
+                    name,
+                    is_main,
+                });
+                (threads.len() - 1) as u32
+            })
+    }
+
+    fn frame_for(
+        &mut self,
+        process: u32,
+        serial: u32,
+        code: &dyn Fn() -> Option<FrameRec>,
+    ) -> Option<u32> {
+        if let Some(&f) = self.code_frames.get(&(process, serial)) {
+            return Some(f);
+        }
+        let rec = code()?;
+        let id = match self.frame_ids.get(&rec) {
+            Some(&id) => id,
+            None => {
+                self.frames.push(rec.clone());
+                let id = (self.frames.len() - 1) as u32;
+                self.frame_ids.insert(rec, id);
+                id
+            }
+        };
+        self.code_frames.insert((process, serial), id);
+        Some(id)
+    }
+
+    /// Records one thread's stack (`frames` leaf first, as the reader returns them).
+    /// `code` looks a frame's code object up. Returns false if a code object was missing.
+    pub fn record<'a>(
+        &mut self,
+        process: u32,
+        tstate: u64,
+        thread: u32,
+        frames: &[RawFrame],
+        flags: Flags,
+        code: impl Fn(u64) -> Option<&'a CodeInfo>,
+    ) -> bool {
+        let last = self.last.entry((process, tstate)).or_default();
+        let same = last.key.len() == frames.len()
+            && last
+                .key
+                .iter()
+                .zip(frames.iter().rev())
+                .all(|(k, f)| k.0 == f.serial && k.1 == f.line);
+        let node = if same {
+            last.node
+        } else {
+            let mut parent = NO_PARENT;
+            let mut key = std::mem::take(&mut last.key);
+            key.clear();
+            for f in frames.iter().rev() {
+                let lookup = || {
+                    code(f.code).map(|c| FrameRec {
+                        name: c.name.clone(),
+                        qualname: c.qualname.clone(),
+                        file: c.filename.clone(),
+                        first_line: c.first_line,
+                    })
+                };
+                let Some(frame) = self.frame_for(process, f.serial, &lookup) else {
+                    return false;
+                };
+                let n = Node {
+                    parent,
+                    frame,
+                    line: f.line,
+                };
+                let nodes = &mut self.nodes;
+                parent = *self.node_ids.entry(n).or_insert_with(|| {
+                    nodes.push(n);
+                    (nodes.len() - 1) as u32
+                });
+                key.push((f.serial, f.line));
+            }
+            let last = self.last.entry((process, tstate)).or_default();
+            last.key = key;
+            last.node = parent;
+            parent
+        };
+        if node == NO_PARENT {
+            return true;
+        }
+        let c = self.counts.entry((node, thread)).or_default();
+        c[0] += 1;
+        c[1] += flags.on_cpu as u64;
+        c[2] += flags.holds_gil as u64;
+        true
+    }
+
+    /// Forgets the previous stacks of threads that ended (keeps the trie and counts).
+    pub fn retain_threads(&mut self, alive: impl Fn(u32, u64) -> bool) {
+        self.last.retain(|(p, t), _| alive(*p, *t));
+    }
+
+    /// Samples recorded (sum of the wall column).
+    pub fn total_samples(&self) -> u64 {
+        self.counts.values().map(|c| c[0]).sum()
+    }
+
+    /// The aggregate as a [`Profile`] (Mode::Sample) with `meta`.
+    pub fn to_profile(&self, meta: Meta) -> Profile {
+        let mut b = ProfileBuilder::new(meta);
+        b.declare(Metric::WallSamples);
+        b.declare(Metric::CpuSamples);
+        b.declare(Metric::GilSamples);
+        let procs: Vec<u32> = self
+            .processes
+            .iter()
+            .map(|p| b.process(p.pid, p.parent, p.command.clone()))
+            .collect();
+        let threads: Vec<u32> = self
+            .threads
+            .iter()
+            .map(|t| {
+                b.thread(
+                    procs[t.process as usize],
+                    t.ident,
+                    t.native_id,
+                    &t.name,
+                    t.is_main,
+                )
+            })
+            .collect();
+        let frames: Vec<u32> = self
+            .frames
+            .iter()
+            .map(|f| {
+                b.frame(
+                    &f.name,
+                    &f.qualname,
+                    &f.file,
+                    f.first_line,
+                    FrameKind::Python,
+                )
+            })
+            .collect();
+        let mut stacks: Vec<u32> = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            let loc = b.location(frames[n.frame as usize], n.line);
+            let parent = (n.parent != NO_PARENT).then(|| stacks[n.parent as usize]);
+            stacks.push(b.stack(parent, loc));
+        }
+        // Rows in a stable order (by stack, then thread) so equal aggregates give equal files.
+        let mut rows: Vec<(&(u32, u32), &[u64; 3])> = self.counts.iter().collect();
+        rows.sort_unstable_by_key(|(k, _)| **k);
+        for (&(node, thread), c) in rows {
+            let (s, t) = (stacks[node as usize], threads[thread as usize]);
+            b.add(s, t, Metric::WallSamples, c[0]);
+            if c[1] > 0 {
+                b.add(s, t, Metric::CpuSamples, c[1]);
+            }
+            if c[2] > 0 {
+                b.add(s, t, Metric::GilSamples, c[2]);
+            }
+        }
+        b.finish()
+    }
+}
