@@ -1,0 +1,586 @@
+//! One walk over a module's AST. The checker keeps the context the rules need (scopes with their
+//! bindings, the loops that enclose the current node, the statement list being walked) and calls
+//! each enabled rule at the node kind it inspects.
+//!
+//! Loop semantics: a `for` loop's iterable is evaluated once, outside the loop; its target and
+//! body are repeated. A `while` loop's test and body are repeated. In a comprehension, the first
+//! iterable is evaluated once; every other clause and the element are repeated. A loop does not
+//! extend into functions or lambdas defined in it: their bodies run when called.
+
+use std::cell::OnceCell;
+
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::analysis::facts::LoopFacts;
+use crate::analysis::helpers::BUILTINS;
+use crate::analysis::imports::ImportMap;
+use crate::analysis::scope::{Binding, BindingKind, Bindings};
+use crate::analysis::types::Ty;
+use crate::codes::{Rule, RuleSet};
+use crate::diagnostic::CostKind;
+use crate::parse::ast::visitor::{self, Visitor};
+use crate::parse::ast::{self, Expr, ExprContext, Stmt};
+use crate::parse::{Ranged, TextRange, TextSize};
+use crate::rules;
+use crate::violation::Violation;
+
+/// A finding in byte offsets, before noqa filtering and line/column conversion.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    pub(crate) rule: Rule,
+    pub(crate) message: String,
+    pub(crate) fix: Option<String>,
+    pub(crate) range: TextRange,
+    pub(crate) cost: Option<CostRange>,
+}
+
+/// The code a finding charges: its kind, its whole range, and the range whose lines it costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CostRange {
+    pub(crate) kind: CostKind,
+    pub(crate) range: TextRange,
+    pub(crate) lines: TextRange,
+}
+
+impl CostRange {
+    pub(crate) fn for_loop(stmt: &ast::StmtFor) -> Self {
+        let end = stmt.body.last().map_or(stmt.range.end(), Ranged::end);
+        Self {
+            kind: CostKind::Loop,
+            range: stmt.range,
+            lines: TextRange::new(stmt.range.start(), end),
+        }
+    }
+
+    pub(crate) fn while_loop(stmt: &ast::StmtWhile) -> Self {
+        let end = stmt.body.last().map_or(stmt.range.end(), Ranged::end);
+        Self {
+            kind: CostKind::Loop,
+            range: stmt.range,
+            lines: TextRange::new(stmt.range.start(), end),
+        }
+    }
+
+    pub(crate) fn function(function: &ast::StmtFunctionDef) -> Self {
+        let start = function
+            .body
+            .first()
+            .map_or(function.range.start(), Ranged::start);
+        Self {
+            kind: CostKind::Function,
+            range: function.range,
+            lines: TextRange::new(start, function.range.end()),
+        }
+    }
+
+    pub(crate) fn comprehension(expr: &Expr) -> Self {
+        Self {
+            kind: CostKind::Comprehension,
+            range: expr.range(),
+            lines: expr.range(),
+        }
+    }
+}
+
+/// A loop that encloses the node being checked.
+pub(crate) enum LoopNode<'a> {
+    For(&'a ast::StmtFor),
+    While(&'a ast::StmtWhile),
+    /// A list/set/dict comprehension or generator expression.
+    Comprehension(&'a Expr),
+}
+
+pub(crate) struct LoopCtx<'a> {
+    pub(crate) node: LoopNode<'a>,
+    /// Index of the scope the loop is in.
+    scope: usize,
+    facts: OnceCell<LoopFacts<'a>>,
+}
+
+impl<'a> LoopCtx<'a> {
+    /// What the loop's repeated part rebinds or may mutate (computed on first use).
+    pub(crate) fn facts(&self) -> &LoopFacts<'a> {
+        self.facts.get_or_init(|| match self.node {
+            LoopNode::For(stmt) => LoopFacts::for_loop(stmt),
+            LoopNode::While(stmt) => LoopFacts::while_loop(stmt),
+            LoopNode::Comprehension(expr) => {
+                let (generators, elements) = comprehension_parts(expr);
+                LoopFacts::comprehension(generators, &elements)
+            }
+        })
+    }
+
+    pub(crate) fn cost(&self) -> CostRange {
+        match self.node {
+            LoopNode::For(stmt) => CostRange::for_loop(stmt),
+            LoopNode::While(stmt) => CostRange::while_loop(stmt),
+            LoopNode::Comprehension(expr) => CostRange::comprehension(expr),
+        }
+    }
+
+    pub(crate) fn start(&self) -> TextSize {
+        match self.node {
+            LoopNode::For(stmt) => stmt.range.start(),
+            LoopNode::While(stmt) => stmt.range.start(),
+            LoopNode::Comprehension(expr) => expr.start(),
+        }
+    }
+}
+
+/// The generators and the repeated element expressions of a comprehension.
+pub(crate) fn comprehension_parts(expr: &Expr) -> (&[ast::Comprehension], Vec<&Expr>) {
+    match expr {
+        Expr::ListComp(comp) => (&comp.generators, vec![&*comp.elt]),
+        Expr::SetComp(comp) => (&comp.generators, vec![&*comp.elt]),
+        Expr::Generator(comp) => (&comp.generators, vec![&*comp.elt]),
+        Expr::DictComp(comp) => {
+            let mut elements: Vec<&Expr> = vec![&*comp.value];
+            if let Some(key) = &comp.key {
+                elements.push(key);
+            }
+            (&comp.generators, elements)
+        }
+        _ => (&[], Vec::new()),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ScopeKind<'a> {
+    Module,
+    Class,
+    Function(&'a ast::StmtFunctionDef),
+    Lambda,
+}
+
+pub(crate) struct Scope<'a> {
+    pub(crate) kind: ScopeKind<'a>,
+    pub(crate) bindings: Bindings<'a>,
+}
+
+/// The walk's state and the rules' view of the module.
+pub(crate) struct Checker<'a> {
+    source: &'a str,
+    enabled: RuleSet,
+    pub(crate) imports: ImportMap<'a>,
+    /// Top-level `def`s by name.
+    pub(crate) module_functions: FxHashMap<&'a str, &'a ast::StmtFunctionDef>,
+    scopes: Vec<Scope<'a>>,
+    loops: Vec<LoopCtx<'a>>,
+    suites: Vec<(&'a [Stmt], usize)>,
+    seen: FxHashSet<(Rule, TextSize, &'a str)>,
+    findings: Vec<Finding>,
+}
+
+impl<'a> Checker<'a> {
+    fn new(source: &'a str, suite: &'a [Stmt], enabled: RuleSet) -> Self {
+        let imports = ImportMap::from_suite(suite);
+        let module_bindings = Bindings::collect(suite, None, &imports);
+        let module_functions = suite
+            .iter()
+            .filter_map(|stmt| match stmt {
+                Stmt::FunctionDef(function) => Some((function.name.as_str(), function)),
+                _ => None,
+            })
+            .collect();
+        Self {
+            source,
+            enabled,
+            imports,
+            module_functions,
+            scopes: vec![Scope {
+                kind: ScopeKind::Module,
+                bindings: module_bindings,
+            }],
+            loops: Vec::new(),
+            suites: Vec::new(),
+            seen: FxHashSet::default(),
+            findings: Vec::new(),
+        }
+    }
+
+    /// Whether a rule runs.
+    pub(crate) fn enabled(&self, rule: Rule) -> bool {
+        self.enabled.contains(rule)
+    }
+
+    /// The source text of a range ("" if the range is not on character boundaries).
+    pub(crate) fn text(&self, ranged: impl Ranged) -> &'a str {
+        let range = ranged.range();
+        self.source
+            .get(range.start().to_usize()..range.end().to_usize())
+            .unwrap_or("")
+    }
+
+    /// Source text of a range, shortened to `max` characters for messages.
+    pub(crate) fn snippet(&self, ranged: impl Ranged, max: usize) -> String {
+        let text = self.text(ranged);
+        let one_line = text.lines().next().unwrap_or("");
+        if one_line.chars().count() <= max && one_line.len() == text.len() {
+            one_line.to_string()
+        } else {
+            let short: String = one_line.chars().take(max.saturating_sub(1)).collect();
+            format!("{short}…")
+        }
+    }
+
+    /// Records a finding.
+    pub(crate) fn report<V: Violation>(
+        &mut self,
+        violation: V,
+        range: TextRange,
+        cost: Option<CostRange>,
+    ) {
+        self.findings.push(Finding {
+            rule: V::RULE,
+            message: violation.message(),
+            fix: violation.fix(),
+            range,
+            cost,
+        });
+    }
+
+    /// True the first time a (rule, anchor, key) triple is seen: for rules that report once per
+    /// loop and name.
+    pub(crate) fn first_time(&mut self, rule: Rule, anchor: TextSize, key: &'a str) -> bool {
+        self.seen.insert((rule, anchor, key))
+    }
+
+    // ----- scopes and names -------------------------------------------------------------------
+
+    fn current_scope(&self) -> usize {
+        self.scopes.len() - 1
+    }
+
+    /// The function whose body is being walked, if the innermost scope is a `def`.
+    pub(crate) fn current_function(&self) -> Option<&'a ast::StmtFunctionDef> {
+        match self.scopes.last().map(|scope| scope.kind) {
+            Some(ScopeKind::Function(function)) => Some(function),
+            _ => None,
+        }
+    }
+
+    /// Whether the innermost scope is a function or lambda (not module or class level).
+    pub(crate) fn in_function(&self) -> bool {
+        matches!(
+            self.scopes.last().map(|scope| scope.kind),
+            Some(ScopeKind::Function(_) | ScopeKind::Lambda)
+        )
+    }
+
+    /// Whether the innermost scope is a class body.
+    pub(crate) fn in_class_body(&self) -> bool {
+        matches!(
+            self.scopes.last().map(|scope| scope.kind),
+            Some(ScopeKind::Class)
+        )
+    }
+
+    /// The binding a name refers to here (Python's LEGB, class scopes visible only from their
+    /// own body), or `None` for an unbound name (a builtin or an undefined global).
+    pub(crate) fn lookup(&self, name: &str) -> Option<&Binding<'a>> {
+        let current = self.current_scope();
+        for (index, scope) in self.scopes.iter().enumerate().rev() {
+            if matches!(scope.kind, ScopeKind::Class) && index != current {
+                continue;
+            }
+            if let Some(binding) = scope.bindings.get(name) {
+                if binding.kind == BindingKind::Declared {
+                    continue;
+                }
+                return Some(binding);
+            }
+        }
+        None
+    }
+
+    /// Whether the name is bound in the module's top-level scope.
+    pub(crate) fn module_binding(&self, name: &str) -> Option<&Binding<'a>> {
+        self.scopes
+            .first()
+            .and_then(|scope| scope.bindings.get(name))
+    }
+
+    /// Whether the name is local to the current function (a parameter or assigned in it).
+    pub(crate) fn is_local(&self, name: &str) -> bool {
+        self.scopes
+            .last()
+            .is_some_and(|scope| scope.bindings.contains(name))
+    }
+
+    /// Whether the name is bound in the current scope or any enclosing function scope.
+    pub(crate) fn is_bound_in_functions(&self, name: &str) -> bool {
+        let current = self.current_scope();
+        self.scopes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .rev()
+            .any(|(index, scope)| {
+                !(matches!(scope.kind, ScopeKind::Class) && index != current)
+                    && scope.bindings.contains(name)
+            })
+    }
+
+    /// The inferred type of a name here.
+    pub(crate) fn ty(&self, name: &str) -> Ty {
+        self.lookup(name).map_or(Ty::Unknown, |binding| binding.ty)
+    }
+
+    /// The inferred type of a name expression; `Unknown` for anything else.
+    pub(crate) fn ty_of(&self, expr: &Expr) -> Ty {
+        match expr {
+            Expr::Name(name) => self.ty(name.id.as_str()),
+            _ => Ty::Unknown,
+        }
+    }
+
+    /// If `func` is a bare name that refers to a builtin here, that name.
+    pub(crate) fn builtin_name<'e>(&self, func: &'e Expr) -> Option<&'e str> {
+        let Expr::Name(name) = func else {
+            return None;
+        };
+        let id = name.id.as_str();
+        (BUILTINS.contains(&id) && self.lookup(id).is_none()).then_some(id)
+    }
+
+    /// Whether `func` is the builtin `name`.
+    pub(crate) fn is_builtin(&self, func: &Expr, name: &str) -> bool {
+        self.builtin_name(func) == Some(name)
+    }
+
+    /// The qualified name of an imported object or module attribute chain:
+    /// `np.zeros -> numpy.zeros`, `deepcopy -> copy.deepcopy`, `os.path.join -> os.path.join`.
+    pub(crate) fn qualified_name(&self, expr: &Expr) -> Option<String> {
+        match expr {
+            Expr::Name(name) => {
+                let id = name.id.as_str();
+                match self.lookup(id) {
+                    Some(binding) if binding.kind == BindingKind::Import => {
+                        self.imports.get(id).map(ToString::to_string)
+                    }
+                    _ => None,
+                }
+            }
+            Expr::Attribute(attr) => {
+                let base = self.qualified_name(&attr.value)?;
+                Some(format!("{base}.{}", attr.attr.as_str()))
+            }
+            _ => None,
+        }
+    }
+
+    // ----- loops ------------------------------------------------------------------------------
+
+    /// The innermost loop, if it is in the current scope.
+    pub(crate) fn current_loop(&self) -> Option<&LoopCtx<'a>> {
+        self.loops
+            .last()
+            .filter(|ctx| ctx.scope == self.current_scope())
+    }
+
+    /// Whether the node being checked is repeated by a loop of the current scope.
+    pub(crate) fn in_loop(&self) -> bool {
+        self.current_loop().is_some()
+    }
+
+    /// The innermost enclosing loop's cost, else the enclosing function's, else none.
+    pub(crate) fn enclosing_cost(&self) -> Option<CostRange> {
+        if let Some(ctx) = self.current_loop() {
+            return Some(ctx.cost());
+        }
+        self.current_function().map(CostRange::function)
+    }
+
+    // ----- statement lists --------------------------------------------------------------------
+
+    /// The statement before the current one in its block.
+    pub(crate) fn prev_sibling(&self) -> Option<&'a Stmt> {
+        let (suite, index) = *self.suites.last()?;
+        index.checked_sub(1).and_then(|prev| suite.get(prev))
+    }
+
+    /// The statements after the current one in its block.
+    pub(crate) fn following_siblings(&self) -> &'a [Stmt] {
+        match self.suites.last() {
+            Some((suite, index)) => suite.get(index + 1..).unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    /// The blocks being walked from the innermost outwards, each with the index of the current
+    /// statement in it, up to (and including) the body of the current loop.
+    pub(crate) fn blocks_in_loop(&self) -> impl Iterator<Item = (&'a [Stmt], usize)> + '_ {
+        let loop_start = self.current_loop().map(LoopCtx::start);
+        self.suites
+            .iter()
+            .rev()
+            .copied()
+            .take_while(move |(suite, _)| {
+                loop_start.is_some_and(|start| suite.first().is_some_and(|s| s.start() > start))
+            })
+    }
+
+    // ----- the walk ---------------------------------------------------------------------------
+
+    fn push_scope(&mut self, kind: ScopeKind<'a>, bindings: Bindings<'a>) {
+        self.scopes.push(Scope { kind, bindings });
+    }
+
+    fn push_loop(&mut self, node: LoopNode<'a>) {
+        self.loops.push(LoopCtx {
+            node,
+            scope: self.current_scope(),
+            facts: OnceCell::new(),
+        });
+    }
+
+    fn visit_comprehension_expr(&mut self, expr: &'a Expr) {
+        let (generators, elements) = comprehension_parts(expr);
+        if let Some(first) = generators.first() {
+            self.visit_expr(&first.iter);
+        }
+        self.push_loop(LoopNode::Comprehension(expr));
+        for (index, generator) in generators.iter().enumerate() {
+            self.visit_expr(&generator.target);
+            if index > 0 {
+                self.visit_expr(&generator.iter);
+            }
+            for condition in &generator.ifs {
+                self.visit_expr(condition);
+            }
+        }
+        for element in elements {
+            self.visit_expr(element);
+        }
+        self.loops.pop();
+    }
+
+    fn check_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::For(stmt_for) => rules::check_for(self, stmt_for),
+            Stmt::While(stmt_while) => rules::check_while(self, stmt_while),
+            Stmt::Assign(assign) => rules::check_assign(self, assign),
+            Stmt::AugAssign(assign) => rules::check_aug_assign(self, assign),
+            Stmt::If(stmt_if) => rules::check_if(self, stmt_if),
+            Stmt::FunctionDef(function) => rules::check_function(self, function),
+            _ => {}
+        }
+    }
+
+    fn check_expr(&mut self, expr: &'a Expr) {
+        match expr {
+            Expr::Call(call) => rules::check_call(self, expr, call),
+            Expr::Compare(compare) => rules::check_compare(self, compare),
+            Expr::Subscript(subscript) if subscript.ctx == ExprContext::Load => {
+                rules::check_subscript(self, subscript);
+            }
+            Expr::Name(name) if name.ctx == ExprContext::Load => rules::check_name(self, name),
+            Expr::Attribute(attr) if attr.ctx == ExprContext::Load => {
+                rules::check_attribute(self, attr);
+            }
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                rules::check_comprehension(self, expr);
+            }
+            _ => {}
+        }
+    }
+}
+
+impl<'a> Visitor<'a> for Checker<'a> {
+    fn visit_body(&mut self, body: &'a [Stmt]) {
+        for (index, stmt) in body.iter().enumerate() {
+            self.suites.push((body, index));
+            self.visit_stmt(stmt);
+            self.suites.pop();
+        }
+    }
+
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        self.check_stmt(stmt);
+        match stmt {
+            Stmt::FunctionDef(function) => {
+                for decorator in &function.decorator_list {
+                    self.visit_decorator(decorator);
+                }
+                if let Some(type_params) = &function.type_params {
+                    self.visit_type_params(type_params);
+                }
+                self.visit_parameters(&function.parameters);
+                if let Some(returns) = &function.returns {
+                    self.visit_annotation(returns);
+                }
+                let bindings =
+                    Bindings::collect(&function.body, Some(&function.parameters), &self.imports);
+                self.push_scope(ScopeKind::Function(function), bindings);
+                self.visit_body(&function.body);
+                self.scopes.pop();
+            }
+            Stmt::ClassDef(class) => {
+                for decorator in &class.decorator_list {
+                    self.visit_decorator(decorator);
+                }
+                if let Some(arguments) = &class.arguments {
+                    self.visit_arguments(arguments);
+                }
+                let bindings = Bindings::collect(&class.body, None, &self.imports);
+                self.push_scope(ScopeKind::Class, bindings);
+                self.visit_body(&class.body);
+                self.scopes.pop();
+            }
+            Stmt::For(stmt_for) => {
+                self.visit_expr(&stmt_for.iter);
+                self.push_loop(LoopNode::For(stmt_for));
+                self.visit_expr(&stmt_for.target);
+                self.visit_body(&stmt_for.body);
+                self.loops.pop();
+                self.visit_body(&stmt_for.orelse);
+            }
+            Stmt::While(stmt_while) => {
+                self.push_loop(LoopNode::While(stmt_while));
+                self.visit_expr(&stmt_while.test);
+                self.visit_body(&stmt_while.body);
+                self.loops.pop();
+                self.visit_body(&stmt_while.orelse);
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        self.check_expr(expr);
+        match expr {
+            Expr::Lambda(lambda) => {
+                if let Some(parameters) = &lambda.parameters {
+                    self.visit_parameters(parameters);
+                }
+                let bindings = Bindings::collect(&[], lambda.parameters.as_deref(), &self.imports);
+                self.push_scope(ScopeKind::Lambda, bindings);
+                self.visit_expr(&lambda.body);
+                self.scopes.pop();
+            }
+            Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => {
+                self.visit_comprehension_expr(expr);
+            }
+            Expr::Attribute(_) => {
+                // Check only the outermost attribute of a chain (`os.path.join`, not `os.path`):
+                // descend straight to the chain's base.
+                let mut base = expr;
+                while let Expr::Attribute(attr) = base {
+                    base = &attr.value;
+                }
+                self.visit_expr(base);
+            }
+            _ => visitor::walk_expr(self, expr),
+        }
+    }
+}
+
+/// Runs the enabled rules over a parsed module.
+pub(crate) fn check_module(source: &str, suite: &[Stmt], enabled: RuleSet) -> Vec<Finding> {
+    if enabled.is_empty() {
+        return Vec::new();
+    }
+    let mut checker = Checker::new(source, suite, enabled);
+    checker.visit_body(suite);
+    checker.findings
+}

@@ -1,0 +1,229 @@
+//! Checking sources and paths, and the [`Report`] that collects the results.
+
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::checker::{Finding, check_module};
+use crate::codes::Rule;
+use crate::diagnostic::{Cost, Diagnostic, FileError, FileErrorKind, FileReport};
+use crate::noqa::NoqaMap;
+use crate::parse::parse_module;
+use crate::settings::Settings;
+use crate::source::SourceIndex;
+
+/// Checks one source text. Never fails: unparsable sources give a report with a parse error.
+pub fn check_source(path: &Path, source: &str, settings: &Settings) -> FileReport {
+    let guarded = catch_unwind(AssertUnwindSafe(|| {
+        check_source_inner(path, source, settings)
+    }));
+    guarded.unwrap_or_else(|payload| {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(ToString::to_string)
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".to_string());
+        FileReport {
+            path: path.to_path_buf(),
+            diagnostics: Vec::new(),
+            error: Some(FileError {
+                kind: FileErrorKind::Internal,
+                message: format!("internal error (please report): {message}"),
+                position: None,
+            }),
+        }
+    })
+}
+
+fn check_source_inner(path: &Path, source: &str, settings: &Settings) -> FileReport {
+    let source = source.strip_prefix('\u{feff}').unwrap_or(source);
+    let index = SourceIndex::new(source);
+    let parsed = match parse_module(source) {
+        Ok(parsed) => parsed,
+        Err(failure) => {
+            return FileReport {
+                path: path.to_path_buf(),
+                diagnostics: Vec::new(),
+                error: Some(FileError {
+                    kind: FileErrorKind::Parse,
+                    message: failure.message,
+                    position: Some(index.position(failure.range.start())),
+                }),
+            };
+        }
+    };
+    let findings = check_module(source, parsed.suite(), settings.rules());
+    let diagnostics = if findings.is_empty() {
+        Vec::new()
+    } else {
+        let noqa = NoqaMap::from_comments(source, parsed.comment_ranges(), &index);
+        to_diagnostics(findings, &index, &noqa)
+    };
+    FileReport {
+        path: path.to_path_buf(),
+        diagnostics,
+        error: None,
+    }
+}
+
+fn to_diagnostics(
+    findings: Vec<Finding>,
+    index: &SourceIndex<'_>,
+    noqa: &NoqaMap,
+) -> Vec<Diagnostic> {
+    let mut diagnostics: Vec<Diagnostic> = findings
+        .into_iter()
+        .filter_map(|finding| {
+            let span = index.span(finding.range);
+            if noqa.suppresses(span.start.line, finding.rule) {
+                return None;
+            }
+            let cost = finding.cost.map(|cost| Cost {
+                kind: cost.kind,
+                span: index.span(cost.range),
+                lines: (index.line(cost.lines.start()), index.last_line(cost.lines)),
+            });
+            Some(Diagnostic {
+                rule: finding.rule,
+                message: finding.message,
+                fix: finding.fix,
+                source_line: index.line_text(span.start.line).to_string(),
+                span,
+                cost,
+            })
+        })
+        .collect();
+    diagnostics.sort_by(|a, b| (a.span, a.rule).cmp(&(b.span, b.rule)));
+    diagnostics.dedup_by(|a, b| a.span == b.span && a.rule == b.rule);
+    diagnostics
+}
+
+/// Reads and checks one file.
+pub fn check_file(path: &Path, settings: &Settings) -> FileReport {
+    let io_error = |message: String| FileReport {
+        path: path.to_path_buf(),
+        diagnostics: Vec::new(),
+        error: Some(FileError {
+            kind: FileErrorKind::Io,
+            message,
+            position: None,
+        }),
+    };
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(source) => check_source(path, &source, settings),
+            Err(_) => io_error("not valid UTF-8".to_string()),
+        },
+        Err(error) => io_error(error.to_string()),
+    }
+}
+
+/// Walks `paths` (files and directories) and checks every Python file found, in parallel.
+/// Results are sorted by path, so output is deterministic.
+pub fn check_paths(paths: &[PathBuf], settings: &Settings) -> Report {
+    let (files, walk_errors) = crate::discover::python_files(paths, settings);
+    let check = |files: &[PathBuf]| -> Vec<FileReport> {
+        files
+            .par_iter()
+            .map(|path| check_file(path, settings))
+            .collect()
+    };
+    // Deeply nested code recurses deeply: give the workers roomy stacks.
+    let mut reports = match rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build() {
+        Ok(pool) => pool.install(|| check(&files)),
+        Err(_) => files
+            .iter()
+            .map(|path| check_file(path, settings))
+            .collect(),
+    };
+    reports.extend(walk_errors.into_iter().map(|error| FileReport {
+        path: error.path,
+        diagnostics: Vec::new(),
+        error: Some(FileError {
+            kind: FileErrorKind::Io,
+            message: error.message,
+            position: None,
+        }),
+    }));
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    Report {
+        files_checked: files.len(),
+        files: reports,
+    }
+}
+
+/// The results of a run.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Report {
+    /// Every file checked (and every path that could not be read), sorted by path.
+    pub files: Vec<FileReport>,
+    /// Number of Python files found and checked.
+    pub files_checked: usize,
+}
+
+impl Report {
+    /// A report of already-checked files (e.g. from [`check_source`]), sorted by path.
+    pub fn from_files(mut files: Vec<FileReport>) -> Report {
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Report {
+            files_checked: files.len(),
+            files,
+        }
+    }
+
+    /// Every finding with its file, in path then position order.
+    pub fn diagnostics(&self) -> impl Iterator<Item = (&Path, &Diagnostic)> {
+        self.files.iter().flat_map(|file| {
+            file.diagnostics
+                .iter()
+                .map(move |diagnostic| (file.path.as_path(), diagnostic))
+        })
+    }
+
+    /// Files that could not be read or parsed.
+    pub fn errors(&self) -> impl Iterator<Item = (&Path, &FileError)> {
+        self.files.iter().filter_map(|file| {
+            file.error
+                .as_ref()
+                .map(|error| (file.path.as_path(), error))
+        })
+    }
+
+    /// Number of findings.
+    pub fn finding_count(&self) -> usize {
+        self.files.iter().map(|file| file.diagnostics.len()).sum()
+    }
+
+    /// Number of findings per rule.
+    pub fn counts(&self) -> BTreeMap<Rule, usize> {
+        let mut counts = BTreeMap::new();
+        for (_, diagnostic) in self.diagnostics() {
+            *counts.entry(diagnostic.rule).or_insert(0) += 1;
+        }
+        counts
+    }
+
+    /// 1 when there is any finding, else 0. Files that could not be read or parsed do not
+    /// change the exit code (they are listed in every output format).
+    pub fn exit_code(&self) -> i32 {
+        i32::from(self.finding_count() > 0)
+    }
+
+    /// ruff-like text: one block per finding, then the files that could not be checked, then a
+    /// summary with counts per code.
+    pub fn render_text(&self) -> String {
+        crate::render::text::render(self)
+    }
+
+    /// The JSON document described in the crate documentation (`"version": 1`).
+    pub fn render_json(&self) -> String {
+        crate::render::json::render(self)
+    }
+
+    /// A SARIF 2.1.0 log for GitHub code scanning and other SARIF consumers.
+    pub fn render_sarif(&self) -> String {
+        crate::render::sarif::render(self)
+    }
+}

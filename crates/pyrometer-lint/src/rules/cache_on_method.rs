@@ -1,0 +1,142 @@
+use crate::checker::{Checker, CostRange};
+use crate::parse::Ranged;
+use crate::parse::ast::{self, Expr};
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds `functools.lru_cache` / `functools.cache` applied to a method (a function defined
+    /// in a class body, not a `staticmethod` or `classmethod`).
+    ///
+    /// ## Why is this bad?
+    /// The cache belongs to the function, which lives as long as the class; its keys include
+    /// `self`. Every instance the method was ever called on is kept alive by the cache (up to
+    /// `maxsize` entries, or forever with `cache`), with everything it references: a memory
+    /// leak that also keeps `__del__` and weak-reference callbacks from running. The instances'
+    /// `__hash__`/`__eq__` also run on every call.
+    ///
+    /// ## Example
+    /// ```python
+    /// import functools
+    ///
+    /// class Model:
+    ///     @functools.cache
+    ///     def score(self, x):
+    ///         return expensive(self.weights, x)
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// import functools
+    ///
+    /// class Model:
+    ///     def __init__(self, weights):
+    ///         self.weights = weights
+    ///         self.score = functools.lru_cache(maxsize=1024)(self._score)
+    ///
+    ///     def _score(self, x):
+    ///         return expensive(self.weights, x)
+    /// ```
+    /// (a per-instance cache that dies with the instance), or `functools.cached_property` for
+    /// argument-less methods, or a module-level cached function keyed by the values it needs.
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR301
+    pub struct CacheOnMethod {
+        method: String,
+        decorator: &'static str,
+    }
+}
+
+impl Violation for CacheOnMethod {
+    const RULE: crate::codes::Rule = crate::codes::Rule::CacheOnMethod;
+
+    fn message(&self) -> String {
+        format!(
+            "`{}` on method `{}` keeps every instance it was called on alive",
+            self.decorator, self.method
+        )
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(
+            "Cache per instance (wrap the bound method in `__init__`), use \
+             `functools.cached_property`, or cache a module-level function of the needed values"
+                .to_string(),
+        )
+    }
+}
+
+/// A caching decorator and whether its cache is unbounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct CacheDecorator {
+    pub(crate) name: &'static str,
+    pub(crate) unbounded: bool,
+}
+
+/// Recognises `@functools.cache`, `@lru_cache`, `@lru_cache(maxsize=None)`, `@lru_cache(None)`.
+pub(crate) fn cache_decorator(checker: &Checker<'_>, decorator: &Expr) -> Option<CacheDecorator> {
+    let (func, call) = match decorator {
+        Expr::Call(call) => (&*call.func, Some(call)),
+        other => (other, None),
+    };
+    let qualified = checker.qualified_name(func)?;
+    match (qualified.as_str(), call) {
+        ("functools.cache", None) => Some(CacheDecorator {
+            name: "functools.cache",
+            unbounded: true,
+        }),
+        ("functools.lru_cache", None) => Some(CacheDecorator {
+            name: "functools.lru_cache",
+            unbounded: false,
+        }),
+        ("functools.lru_cache", Some(call)) => {
+            let maxsize = call.arguments.find_argument_value("maxsize", 0);
+            let unbounded = matches!(maxsize, Some(Expr::NoneLiteral(_)));
+            Some(CacheDecorator {
+                name: "functools.lru_cache",
+                unbounded,
+            })
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn check<'a>(checker: &mut Checker<'a>, function: &'a ast::StmtFunctionDef) {
+    if !checker.in_class_body() {
+        return;
+    }
+    let mut found = None;
+    for decorator in &function.decorator_list {
+        let expression = &decorator.expression;
+        if let Expr::Name(name) = expression {
+            if matches!(name.id.as_str(), "staticmethod" | "classmethod") {
+                return;
+            }
+        }
+        if let Some(cache) = cache_decorator(checker, expression) {
+            found = Some((cache, decorator.range()));
+        }
+    }
+    let Some((cache, range)) = found else {
+        return;
+    };
+    let has_self = function
+        .parameters
+        .posonlyargs
+        .iter()
+        .chain(&function.parameters.args)
+        .next()
+        .is_some();
+    if !has_self {
+        return;
+    }
+    checker.report(
+        CacheOnMethod {
+            method: function.name.as_str().to_string(),
+            decorator: cache.name,
+        },
+        range,
+        Some(CostRange::function(function)),
+    );
+}

@@ -1,0 +1,67 @@
+use crate::checker::Checker;
+use crate::parse::Ranged;
+use crate::parse::ast;
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds calls to `copy.deepcopy` inside a loop.
+    ///
+    /// ## Why is this bad?
+    /// `deepcopy` is a generic, recursive, pure-Python walk of the whole object graph with a
+    /// memo dict to handle cycles: typically tens of times slower than copying the structure
+    /// with a type-specific expression. Inside a loop that cost is paid on every iteration.
+    /// Often only part of the object changes, or one copy made before the loop would do.
+    ///
+    /// ## Example
+    /// ```python
+    /// import copy
+    ///
+    /// def variants(grid, moves):
+    ///     out = []
+    ///     for row, col, value in moves:
+    ///         g = copy.deepcopy(grid)
+    ///         g[row][col] = value
+    ///         out.append(g)
+    ///     return out
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// def variants(grid, moves):
+    ///     out = []
+    ///     for row, col, value in moves:
+    ///         g = [r[:] for r in grid]
+    ///         g[row][col] = value
+    ///         out.append(g)
+    ///     return out
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR403
+    pub struct DeepcopyInLoop {}
+}
+
+impl Violation for DeepcopyInLoop {
+    const RULE: crate::codes::Rule = crate::codes::Rule::DeepcopyInLoop;
+
+    fn message(&self) -> String {
+        "`copy.deepcopy` inside a loop walks the whole object graph on every iteration".to_string()
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(
+            "Copy only what changes with a type-specific copy (`[row[:] for row in grid]`, \
+             `dict(d)`), or copy once outside the loop"
+                .to_string(),
+        )
+    }
+}
+
+pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
+    if checker.qualified_name(&call.func).as_deref() != Some("copy.deepcopy") {
+        return;
+    }
+    let cost = checker.current_loop().map(|ctx| ctx.cost());
+    checker.report(DeepcopyInLoop {}, call.range(), cost);
+}

@@ -1,0 +1,101 @@
+use crate::analysis::helpers::BUILTINS;
+use crate::analysis::scope::BindingKind;
+use crate::checker::Checker;
+use crate::codes::Rule;
+use crate::parse::Ranged;
+use crate::parse::ast;
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds module-level names (variables, functions, classes; not imported modules, see
+    /// PYR502) and builtins read inside a loop in a function, once per loop and name. Exception
+    /// classes and dunder names are skipped.
+    ///
+    /// ## Why is this bad?
+    /// A local variable is read by index from the frame (`LOAD_FAST`); a global or builtin goes
+    /// through `LOAD_GLOBAL`. CPython 3.11 specialises `LOAD_GLOBAL` with a version-checked
+    /// cache, so the difference is now small (see the measured gain), which is why the rule is
+    /// off by default; it still adds up in the hottest loops, and on older Pythons.
+    ///
+    /// ## Example
+    /// ```python
+    /// SCALE = 2.5
+    ///
+    /// def scaled(values):
+    ///     return [v * SCALE for v in values]
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// SCALE = 2.5
+    ///
+    /// def scaled(values, scale=SCALE):
+    ///     return [v * scale for v in values]
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR501
+    pub struct GlobalLookupInLoop {
+        name: String,
+        builtin: bool,
+    }
+}
+
+impl Violation for GlobalLookupInLoop {
+    const RULE: crate::codes::Rule = crate::codes::Rule::GlobalLookupInLoop;
+
+    fn message(&self) -> String {
+        let kind = if self.builtin { "Builtin" } else { "Global" };
+        format!(
+            "{kind} `{}` is looked up on every iteration of the loop",
+            self.name
+        )
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(format!(
+            "Bind it to a local before the loop (`{0} = {0}` at the top of the function, or a \
+             default argument)",
+            self.name
+        ))
+    }
+}
+
+pub(crate) fn check<'a>(checker: &mut Checker<'a>, name: &'a ast::ExprName) {
+    if !checker.in_function() {
+        return;
+    }
+    let id = name.id.as_str();
+    if id.starts_with("__")
+        || id.ends_with("Error")
+        || id.ends_with("Exception")
+        || id.ends_with("Warning")
+        || checker.is_bound_in_functions(id)
+    {
+        return;
+    }
+    let builtin = match checker.module_binding(id) {
+        Some(binding) => match binding.kind {
+            BindingKind::Assignment | BindingKind::Other => false,
+            _ => return,
+        },
+        None if BUILTINS.contains(&id) => true,
+        None => return,
+    };
+    let Some(ctx) = checker.current_loop() else {
+        return;
+    };
+    let (anchor, cost) = (ctx.start(), ctx.cost());
+    if !checker.first_time(Rule::GlobalLookupInLoop, anchor, id) {
+        return;
+    }
+    checker.report(
+        GlobalLookupInLoop {
+            name: id.to_string(),
+            builtin,
+        },
+        name.range(),
+        Some(cost),
+    );
+}

@@ -1,0 +1,102 @@
+use crate::analysis::helpers::int_value;
+use crate::analysis::types::Ty;
+use crate::checker::Checker;
+use crate::parse::Ranged;
+use crate::parse::ast::{self, Expr};
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds `x.pop(0)` and `x.insert(0, item)` inside a loop, where `x` is a list (or of unknown
+    /// type: a name or attribute not known to be a `deque`, `dict` or anything else).
+    ///
+    /// ## Why is this bad?
+    /// A list stores its items contiguously. Removing or inserting at the front moves every
+    /// other item, so each call is O(n) and a loop that drains or fills a list from the front is
+    /// O(n²). `collections.deque` removes and adds at both ends in O(1).
+    ///
+    /// ## Example
+    /// ```python
+    /// def bfs(start, graph):
+    ///     queue = [start]
+    ///     while queue:
+    ///         node = queue.pop(0)
+    ///         queue.extend(graph[node])
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// from collections import deque
+    ///
+    /// def bfs(start, graph):
+    ///     queue = deque([start])
+    ///     while queue:
+    ///         node = queue.popleft()
+    ///         queue.extend(graph[node])
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR102
+    pub struct ListFrontOpInLoop {
+        receiver: String,
+        pop: bool,
+    }
+}
+
+impl Violation for ListFrontOpInLoop {
+    const RULE: crate::codes::Rule = crate::codes::Rule::ListFrontOpInLoop;
+
+    fn message(&self) -> String {
+        let call = if self.pop { "pop(0)" } else { "insert(0, ...)" };
+        format!(
+            "`{}.{call}` in a loop moves every item of the list each time",
+            self.receiver
+        )
+    }
+
+    fn fix(&self) -> Option<String> {
+        let method = if self.pop {
+            "popleft()"
+        } else {
+            "appendleft(...)"
+        };
+        Some(format!(
+            "Make `{}` a `collections.deque` and call `{method}`",
+            self.receiver
+        ))
+    }
+}
+
+pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
+    let Expr::Attribute(attr) = &*call.func else {
+        return;
+    };
+    if !call.arguments.keywords.is_empty() {
+        return;
+    }
+    let pop = match (attr.attr.as_str(), &*call.arguments.args) {
+        ("pop", [index]) if int_value(index) == Some(0) => true,
+        ("insert", [index, item]) if int_value(index) == Some(0) && !item.is_starred_expr() => {
+            false
+        }
+        _ => return,
+    };
+    match &*attr.value {
+        Expr::Name(name) => {
+            if !matches!(checker.ty(name.id.as_str()), Ty::List | Ty::Unknown) {
+                return;
+            }
+        }
+        Expr::Attribute(_) => {}
+        _ => return,
+    }
+    let cost = checker.current_loop().map(|ctx| ctx.cost());
+    checker.report(
+        ListFrontOpInLoop {
+            receiver: checker.snippet(&*attr.value, 40),
+            pop,
+        },
+        call.range(),
+        cost,
+    );
+}

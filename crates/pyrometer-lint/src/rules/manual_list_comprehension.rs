@@ -1,0 +1,157 @@
+use crate::analysis::helpers::{expr_uses_name, method_call, single_arg};
+use crate::analysis::types::Ty;
+use crate::checker::{Checker, CostRange};
+use crate::parse::ast::{self, Expr, Stmt};
+use crate::parse::{Ranged, TextRange};
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds `for` loops whose whole body is `result.append(value)`, optionally under a single
+    /// `if condition:`, where `result` is a name bound to a list in the same scope and is not
+    /// used in `value`, `condition` or the iterable. (A plain copy, appending the loop variable
+    /// unchanged with no condition, is PYR202.)
+    ///
+    /// ## Why is this bad?
+    /// Each iteration looks up and calls the `append` method. A list comprehension builds the
+    /// list with a dedicated bytecode (`LIST_APPEND`) and no method call, and states the intent
+    /// in one expression.
+    ///
+    /// ## Example
+    /// ```python
+    /// def squares(values):
+    ///     result = []
+    ///     for v in values:
+    ///         if v % 2:
+    ///             result.append(v * v)
+    ///     return result
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// def squares(values):
+    ///     return [v * v for v in values if v % 2]
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR201
+    pub struct ManualListComprehension {
+        list: String,
+        suggestion: String,
+    }
+}
+
+impl Violation for ManualListComprehension {
+    const RULE: crate::codes::Rule = crate::codes::Rule::ManualListComprehension;
+
+    fn message(&self) -> String {
+        format!(
+            "Loop only appends to `{}`; a list comprehension is faster",
+            self.list
+        )
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(format!("Use `{}`", self.suggestion))
+    }
+}
+
+/// The shape `[if cond:] receiver.append(value)` as a loop's entire body.
+pub(crate) struct AppendLoop<'a> {
+    pub(crate) condition: Option<&'a Expr>,
+    pub(crate) receiver: &'a str,
+    pub(crate) value: &'a Expr,
+}
+
+pub(crate) fn append_loop(stmt: &ast::StmtFor) -> Option<AppendLoop<'_>> {
+    if stmt.is_async || !stmt.orelse.is_empty() {
+        return None;
+    }
+    let (condition, inner) = match stmt.body.as_slice() {
+        [Stmt::If(stmt_if)] if stmt_if.elif_else_clauses.is_empty() => {
+            (Some(&*stmt_if.test), stmt_if.body.as_slice())
+        }
+        body => (None, body),
+    };
+    let [Stmt::Expr(expr)] = inner else {
+        return None;
+    };
+    let (receiver, method, call) = method_call(&expr.value)?;
+    let Expr::Name(receiver) = receiver else {
+        return None;
+    };
+    if method != "append" {
+        return None;
+    }
+    let value = single_arg(call)?;
+    Some(AppendLoop {
+        condition,
+        receiver: receiver.id.as_str(),
+        value,
+    })
+}
+
+/// Whether the statement before the loop is `name = []`.
+pub(crate) fn initialised_empty_before(checker: &Checker<'_>, name: &str) -> bool {
+    match checker.prev_sibling() {
+        Some(Stmt::Assign(assign)) => {
+            matches!(assign.targets.as_slice(), [Expr::Name(target)] if target.id.as_str() == name)
+                && matches!(&*assign.value, Expr::List(list) if list.elts.is_empty())
+        }
+        _ => false,
+    }
+}
+
+/// `target in iter` as source text.
+pub(crate) fn loop_clause(checker: &Checker<'_>, stmt: &ast::StmtFor) -> String {
+    format!(
+        "for {} in {}",
+        checker.snippet(&*stmt.target, 30),
+        checker.snippet(&*stmt.iter, 40)
+    )
+}
+
+pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
+    let Some(shape) = append_loop(stmt) else {
+        return;
+    };
+    let is_plain_copy =
+        shape.condition.is_none() && checker.text(shape.value) == checker.text(&*stmt.target);
+    if is_plain_copy {
+        return;
+    }
+    if checker.ty(shape.receiver) != Ty::List {
+        return;
+    }
+    let uses_list = expr_uses_name(shape.value, shape.receiver)
+        || expr_uses_name(&stmt.iter, shape.receiver)
+        || shape
+            .condition
+            .is_some_and(|condition| expr_uses_name(condition, shape.receiver));
+    if uses_list {
+        return;
+    }
+    let condition = shape
+        .condition
+        .map(|condition| format!(" if {}", checker.snippet(condition, 40)))
+        .unwrap_or_default();
+    let comprehension = format!(
+        "[{} {}{condition}]",
+        checker.snippet(shape.value, 40),
+        loop_clause(checker, stmt)
+    );
+    let suggestion = if initialised_empty_before(checker, shape.receiver) {
+        format!("{} = {comprehension}", shape.receiver)
+    } else {
+        format!("{}.extend({comprehension})", shape.receiver)
+    };
+    let range = TextRange::new(stmt.start(), stmt.iter.end());
+    checker.report(
+        ManualListComprehension {
+            list: shape.receiver.to_string(),
+            suggestion,
+        },
+        range,
+        Some(CostRange::for_loop(stmt)),
+    );
+}

@@ -1,0 +1,84 @@
+use crate::analysis::types::Ty;
+use crate::checker::{Checker, CostRange};
+use crate::parse::ast::{self, Expr};
+use crate::parse::{Ranged, TextRange};
+use crate::rules::manual_list_comprehension::{append_loop, initialised_empty_before};
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds `for` loops whose whole body is `result.append(item)`, appending the loop variable
+    /// itself with no condition, where `result` is a name bound to a list in the same scope.
+    ///
+    /// ## Why is this bad?
+    /// The loop copies an iterable item by item through a method call per item. `list(items)`
+    /// or `result.extend(items)` copies in C.
+    ///
+    /// ## Example
+    /// ```python
+    /// def collect(items):
+    ///     result = []
+    ///     for item in items:
+    ///         result.append(item)
+    ///     return result
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// def collect(items):
+    ///     return list(items)
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR202
+    pub struct ManualListCopy {
+        list: String,
+        suggestion: String,
+    }
+}
+
+impl Violation for ManualListCopy {
+    const RULE: crate::codes::Rule = crate::codes::Rule::ManualListCopy;
+
+    fn message(&self) -> String {
+        format!("Loop copies items into `{}` one by one", self.list)
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(format!("Use `{}`", self.suggestion))
+    }
+}
+
+pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
+    let Some(shape) = append_loop(stmt) else {
+        return;
+    };
+    if shape.condition.is_some() {
+        return;
+    }
+    let Expr::Name(target) = &*stmt.target else {
+        return;
+    };
+    if !matches!(shape.value, Expr::Name(value) if value.id == target.id) {
+        return;
+    }
+    if checker.ty(shape.receiver) != Ty::List
+        || crate::analysis::helpers::expr_uses_name(&stmt.iter, shape.receiver)
+    {
+        return;
+    }
+    let iter = checker.snippet(&*stmt.iter, 40);
+    let suggestion = if initialised_empty_before(checker, shape.receiver) {
+        format!("{} = list({iter})", shape.receiver)
+    } else {
+        format!("{}.extend({iter})", shape.receiver)
+    };
+    checker.report(
+        ManualListCopy {
+            list: shape.receiver.to_string(),
+            suggestion,
+        },
+        TextRange::new(stmt.start(), stmt.iter.end()),
+        Some(CostRange::for_loop(stmt)),
+    );
+}

@@ -1,0 +1,145 @@
+use crate::analysis::types::Ty;
+use crate::checker::Checker;
+use crate::parse::Ranged;
+use crate::parse::ast::{self, Expr, Operator};
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds lists grown by `x = x + other` (or `x = other + x`) inside a loop, where `x` is
+    /// known to be a list or `other` is a list display or comprehension; and `sum(lists, [])`
+    /// anywhere.
+    ///
+    /// ## Why is this bad?
+    /// `x + other` builds a new list and copies both operands, so growing a list this way in a
+    /// loop is O(n²). `x += other`, `x.extend(other)` and `x.append(item)` extend in place in
+    /// amortised O(len(other)). `sum(lists, [])` concatenates pairwise the same way.
+    ///
+    /// ## Example
+    /// ```python
+    /// def flatten(groups):
+    ///     out = []
+    ///     for group in groups:
+    ///         out = out + group
+    ///     return out
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// def flatten(groups):
+    ///     out = []
+    ///     for group in groups:
+    ///         out.extend(group)
+    ///     return out
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR104
+    pub struct QuadraticListConcat {
+        target: String,
+        sum_call: bool,
+    }
+}
+
+impl Violation for QuadraticListConcat {
+    const RULE: crate::codes::Rule = crate::codes::Rule::QuadraticListConcat;
+
+    fn message(&self) -> String {
+        if self.sum_call {
+            "`sum(..., [])` concatenates lists pairwise (quadratic)".to_string()
+        } else {
+            format!(
+                "List `{}` is rebuilt by `+` in a loop, copying it every time",
+                self.target
+            )
+        }
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(if self.sum_call {
+            "Use `list(itertools.chain.from_iterable(...))` or a loop with `.extend()`".to_string()
+        } else {
+            format!(
+                "Extend in place: `{0} += ...`, `{0}.extend(...)` or `{0}.append(...)`",
+                self.target
+            )
+        })
+    }
+}
+
+fn is_list_display(expr: &Expr) -> bool {
+    matches!(expr, Expr::List(_) | Expr::ListComp(_))
+}
+
+/// `x = x + other` in a loop.
+pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtAssign) {
+    let [target] = assign.targets.as_slice() else {
+        return;
+    };
+    let Expr::BinOp(binop) = &*assign.value else {
+        return;
+    };
+    if binop.op != Operator::Add {
+        return;
+    }
+    let target_text = checker.text(target);
+    let other = if checker.text(&*binop.left) == target_text {
+        &*binop.right
+    } else if checker.text(&*binop.right) == target_text {
+        &*binop.left
+    } else {
+        return;
+    };
+    let is_list = match target {
+        Expr::Name(name) => match checker.ty(name.id.as_str()) {
+            Ty::List => true,
+            Ty::Unknown => is_list_display(other),
+            _ => false,
+        },
+        Expr::Attribute(_) | Expr::Subscript(_) => is_list_display(other),
+        _ => false,
+    };
+    if !is_list {
+        return;
+    }
+    let cost = checker.current_loop().map(|ctx| ctx.cost());
+    checker.report(
+        QuadraticListConcat {
+            target: checker.snippet(target, 40),
+            sum_call: false,
+        },
+        assign.range,
+        cost,
+    );
+}
+
+/// `sum(lists, [])`, `sum(lists, start=[])`.
+pub(crate) fn check_sum<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'a ast::ExprCall) {
+    if !checker.is_builtin(&call.func, "sum") {
+        return;
+    }
+    let start = match (&*call.arguments.args, call.arguments.keywords.as_slice()) {
+        ([_, start], []) => start,
+        ([_], [keyword])
+            if keyword
+                .arg
+                .as_ref()
+                .is_some_and(|arg| arg.as_str() == "start") =>
+        {
+            &keyword.value
+        }
+        _ => return,
+    };
+    if !matches!(start, Expr::List(list) if list.elts.is_empty()) {
+        return;
+    }
+    let cost = checker.enclosing_cost();
+    checker.report(
+        QuadraticListConcat {
+            target: String::new(),
+            sum_call: true,
+        },
+        expr.range(),
+        cost,
+    );
+}

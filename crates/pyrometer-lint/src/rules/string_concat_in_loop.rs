@@ -1,0 +1,167 @@
+use crate::analysis::helpers::{is_bytes_expr, is_str_expr};
+use crate::analysis::types::Ty;
+use crate::checker::Checker;
+use crate::parse::TextRange;
+use crate::parse::ast::{self, Expr, Operator};
+use crate::violation::{Violation, violation};
+
+violation! {
+    /// ## What it does
+    /// Finds strings (and `bytes`) built by repeated concatenation inside a loop:
+    /// `s += piece` or `s = s + piece`, where `s` is known to be a `str` (assigned a string
+    /// literal, an f-string or `str(...)` in the same scope, or annotated `str`), or where the
+    /// added piece is evidently a string and `s`'s type is not known to be something else.
+    ///
+    /// ## Why is this bad?
+    /// Strings are immutable: each concatenation may copy everything built so far, which makes
+    /// the loop quadratic in the length of the result. CPython resizes a *local variable's*
+    /// string in place when nothing else refers to it, which hides most of the cost for plain
+    /// locals, but the optimisation does not apply to attributes (`self.buf += s`), globals,
+    /// items, `bytes`, or a string that is also referenced elsewhere; and collecting the pieces
+    /// and joining them once is still faster.
+    ///
+    /// ## Example
+    /// ```python
+    /// def render(rows):
+    ///     out = ""
+    ///     for row in rows:
+    ///         out += f"{row}\n"
+    ///     return out
+    /// ```
+    ///
+    /// Use instead:
+    /// ```python
+    /// def render(rows):
+    ///     parts = []
+    ///     for row in rows:
+    ///         parts.append(f"{row}\n")
+    ///     return "".join(parts)
+    /// ```
+    ///
+    /// ## Expected gain
+    /// GAIN_PYR101
+    pub struct StringConcatInLoop {
+        target: String,
+        kind: ConcatKind,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConcatKind {
+    LocalStr,
+    NonLocalStr,
+    Bytes,
+}
+
+impl Violation for StringConcatInLoop {
+    const RULE: crate::codes::Rule = crate::codes::Rule::StringConcatInLoop;
+
+    fn message(&self) -> String {
+        match self.kind {
+            ConcatKind::LocalStr => format!(
+                "String `{}` is built by concatenation in a loop",
+                self.target
+            ),
+            ConcatKind::NonLocalStr => format!(
+                "String `{}` is built by concatenation in a loop; quadratic, as it is not a \
+                 plain local variable",
+                self.target
+            ),
+            ConcatKind::Bytes => format!(
+                "Bytes `{}` are built by concatenation in a loop (quadratic)",
+                self.target
+            ),
+        }
+    }
+
+    fn fix(&self) -> Option<String> {
+        Some(match self.kind {
+            ConcatKind::Bytes => {
+                "Append the pieces to a list and `b\"\".join(...)` them after the loop, or use a \
+                 `bytearray`"
+                    .to_string()
+            }
+            _ => "Append the pieces to a list and `\"\".join(...)` them after the loop (or write \
+                  them to an `io.StringIO`)"
+                .to_string(),
+        })
+    }
+}
+
+/// `s += piece`.
+pub(crate) fn check_aug_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtAugAssign) {
+    if assign.op != Operator::Add {
+        return;
+    }
+    check_target(checker, &assign.target, &assign.value, assign.range);
+}
+
+/// `s = s + piece` (or `s = piece + s`).
+pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtAssign) {
+    let [target] = assign.targets.as_slice() else {
+        return;
+    };
+    let Expr::BinOp(binop) = &*assign.value else {
+        return;
+    };
+    if binop.op != Operator::Add {
+        return;
+    }
+    let target_text = checker.text(target);
+    let piece = if checker.text(&*binop.left) == target_text {
+        &binop.right
+    } else if checker.text(&*binop.right) == target_text {
+        &binop.left
+    } else {
+        return;
+    };
+    check_target(checker, target, piece, assign.range);
+}
+
+fn check_target<'a>(
+    checker: &mut Checker<'a>,
+    target: &'a Expr,
+    piece: &'a Expr,
+    range: TextRange,
+) {
+    let kind = match target {
+        Expr::Name(name) => {
+            let id = name.id.as_str();
+            match checker.ty(id) {
+                Ty::Str => local_or_not(checker, id),
+                Ty::Bytes => ConcatKind::Bytes,
+                Ty::Unknown if is_str_expr(piece) => local_or_not(checker, id),
+                Ty::Unknown if is_bytes_expr(piece) => ConcatKind::Bytes,
+                _ => return,
+            }
+        }
+        Expr::Attribute(_) | Expr::Subscript(_) => {
+            if is_str_expr(piece) {
+                ConcatKind::NonLocalStr
+            } else if is_bytes_expr(piece) {
+                ConcatKind::Bytes
+            } else {
+                return;
+            }
+        }
+        _ => return,
+    };
+    let cost = checker.current_loop().map(|ctx| ctx.cost());
+    checker.report(
+        StringConcatInLoop {
+            target: checker.snippet(target, 40),
+            kind,
+        },
+        range,
+        cost,
+    );
+}
+
+/// CPython's in-place resize applies to function locals only.
+fn local_or_not(checker: &Checker<'_>, name: &str) -> ConcatKind {
+    if checker.in_function() && checker.is_local(name) {
+        ConcatKind::LocalStr
+    } else {
+        ConcatKind::NonLocalStr
+    }
+}
