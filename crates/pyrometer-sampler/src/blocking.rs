@@ -96,6 +96,8 @@ impl Pause {
         }
         let tids = task_ids(pid).map_err(|e| crate::error::proc_error(pid, "/proc/PID/task", e))?;
         let mut pause = Pause::default();
+        // Seize and interrupt every thread first, then wait for them all: the threads stop
+        // in parallel instead of one after the other.
         for tid in tids {
             match ptrace(libc::PTRACE_SEIZE, tid, 0) {
                 Ok(()) => {}
@@ -109,13 +111,11 @@ impl Pause {
             }
             // From here on the thread is ours: it is detached on drop whatever happens.
             pause.stopped.push((tid, 0));
-            if ptrace(libc::PTRACE_INTERRUPT, tid, 0).is_err() {
-                continue;
-            }
-            if let Some(sig) = wait_stopped(tid)
-                && let Some(last) = pause.stopped.last_mut()
-            {
-                last.1 = sig;
+            let _ = ptrace(libc::PTRACE_INTERRUPT, tid, 0);
+        }
+        for entry in &mut pause.stopped {
+            if let Some(sig) = wait_stopped(entry.0) {
+                entry.1 = sig;
             }
         }
         Ok(pause)

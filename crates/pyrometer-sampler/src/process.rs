@@ -181,6 +181,8 @@ struct Region {
     start: u64,
     end: u64,
     src: Slot,
+    /// The lowest frame address visited in this region so far.
+    floor: u64,
 }
 
 /// What phase 1 read speculatively for one thread.
@@ -202,6 +204,7 @@ struct Scratch {
     code_hdr: FxHashMap<u64, Slot>,
     thread_src: Vec<(Option<Slot>, Option<Slot>)>,
     regions: Vec<Region>,
+    off_chunk_seen: Vec<u64>,
     frames: Vec<(u64, u64)>,
     per_thread: Vec<(usize, usize)>,
     distinct: FxHashSet<u64>,
@@ -746,6 +749,7 @@ impl PythonProcess {
                 ..ThreadCache::default()
             };
             s.regions.clear();
+            s.off_chunk_seen.clear();
             // The chunk chain still to load: the previous pointer of the last loaded chunk.
             let mut pending_chunk = 0u64;
             if let Some(slot) = chunk {
@@ -754,6 +758,7 @@ impl PythonProcess {
                         start: ts.chunk,
                         end: ts.top,
                         src: slot,
+                        floor: u64::MAX,
                     });
                     pending_chunk = b.u64_at(l.chunk_previous as usize).unwrap_or(0);
                     let size = b.u64_at(l.chunk_size as usize).unwrap_or(0);
@@ -770,6 +775,7 @@ impl PythonProcess {
             let mut last_region = 0usize;
             let mut f = ts.current_frame;
             let mut ok = true;
+            let mut torn = false;
             let mut depth = 0usize;
             let fsize = l.frame_size;
             while f != 0 {
@@ -783,12 +789,21 @@ impl PythonProcess {
                 // prefetched off-chunk frame, else read it.
                 let slot_off: Option<(Slot, usize)> = loop {
                     let inside = |r: &Region| f >= r.start && f + fsize <= r.end;
-                    if let Some(r) = s.regions.get(last_region).filter(|r| inside(r)) {
-                        break Some((r.src, (f - r.start) as usize));
-                    }
-                    if let Some(i) = s.regions.iter().position(inside) {
+                    let hit = if s.regions.get(last_region).is_some_and(inside) {
+                        Some(last_region)
+                    } else {
+                        s.regions.iter().position(inside)
+                    };
+                    if let Some(i) = hit {
+                        // Within a chunk, callers sit below callees: a frame at or above one
+                        // already visited in this chunk means a cycle in torn data.
+                        let r = &mut s.regions[i];
+                        if f >= r.floor {
+                            torn = true;
+                            break None;
+                        }
+                        r.floor = f;
                         last_region = i;
-                        let r = s.regions[i];
                         break Some((r.src, (f - r.start) as usize));
                     }
                     if pending_chunk != 0 && chunks_loaded < MAX_CHUNKS {
@@ -830,11 +845,19 @@ impl PythonProcess {
                                 start: c,
                                 end: c + len,
                                 src,
+                                floor: u64::MAX,
                             });
                             new_cache.chunks.push((c, len));
                         }
                         continue;
                     }
+                    // Off-chunk frames (generators, C-stack shims) have no order; a repeat
+                    // is a cycle.
+                    if s.off_chunk_seen.contains(&f) {
+                        torn = true;
+                        break None;
+                    }
+                    s.off_chunk_seen.push(f);
                     let keep = new_cache.off_chunk.len() < MAX_OFF_CHUNK_PREFETCH;
                     if let Some(&slot) = s.spec_frames.get(&f)
                         && get(&self.b1, &self.b2, &self.extras, slot).is_some()
@@ -859,7 +882,9 @@ impl PythonProcess {
                         .and_then(|b| b.get(off..off + fsize as usize))
                 });
                 let Some(fb) = fb else {
-                    self.stats.read_errors += 1;
+                    if !torn {
+                        self.stats.read_errors += 1;
+                    }
                     ok = false;
                     break;
                 };
