@@ -155,6 +155,10 @@ pub(crate) enum ScopeKind<'a> {
 pub(crate) struct Scope<'a> {
     pub(crate) kind: ScopeKind<'a>,
     pub(crate) bindings: Bindings<'a>,
+    /// Names mentioned inside functions, lambdas and classes nested in this scope (computed on
+    /// first use): such a name can change whenever the nested code runs.
+    captured: OnceCell<FxHashSet<&'a str>>,
+    body: &'a [Stmt],
 }
 
 /// The walk's state and the rules' view of the module.
@@ -190,6 +194,8 @@ impl<'a> Checker<'a> {
             scopes: vec![Scope {
                 kind: ScopeKind::Module,
                 bindings: module_bindings,
+                captured: OnceCell::new(),
+                body: suite,
             }],
             loops: Vec::new(),
             suites: Vec::new(),
@@ -321,6 +327,25 @@ impl<'a> Checker<'a> {
             })
     }
 
+    /// Whether a local name of the current scope is also used by nested functions, lambdas or
+    /// classes (which may change it at any call).
+    pub(crate) fn is_captured(&self, name: &str) -> bool {
+        let Some(scope) = self.scopes.last() else {
+            return false;
+        };
+        scope
+            .captured
+            .get_or_init(|| crate::analysis::helpers::names_in_nested_scopes(scope.body))
+            .contains(name)
+    }
+
+    /// Whether a name is a local of the current scope that only this scope's code can change:
+    /// bound here, not captured by nested code. (Globals and closure variables can change
+    /// during any call.)
+    pub(crate) fn is_private_local(&self, name: &str) -> bool {
+        self.is_local(name) && !self.is_captured(name)
+    }
+
     /// The inferred type of a name here.
     pub(crate) fn ty(&self, name: &str) -> Ty {
         self.lookup(name).map_or(Ty::Unknown, |binding| binding.ty)
@@ -391,6 +416,71 @@ impl<'a> Checker<'a> {
         self.current_function().map(CostRange::function)
     }
 
+    /// Whether the innermost loop of the current scope runs only a few, constant times
+    /// (`for x in (a, b, c)`, `for i in range(4)`): findings about its cost are noise.
+    pub(crate) fn current_loop_is_short(&self) -> bool {
+        match self.current_loop().map(|ctx| &ctx.node) {
+            Some(LoopNode::For(stmt)) => crate::analysis::helpers::is_short_iteration(&stmt.iter),
+            Some(LoopNode::Comprehension(expr)) => {
+                comprehension_parts(expr)
+                    .0
+                    .first()
+                    .is_some_and(|generator| {
+                        crate::analysis::helpers::is_short_iteration(&generator.iter)
+                    })
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether the current statement is in a block (inside the innermost loop) that leaves the
+    /// loop with `break`, `return` or `raise`: it then runs at most once per loop.
+    pub(crate) fn in_exiting_block(&self) -> bool {
+        self.blocks_in_loop()
+            .any(|(suite, _)| suite.iter().any(crate::analysis::helpers::is_exit))
+    }
+
+    /// Whether `name` is plainly assigned (not from itself) earlier in the current iteration of
+    /// the innermost loop, in the current block or an enclosing one inside the loop, or is the
+    /// loop's own target: then it is a per-iteration value, not an accumulator.
+    pub(crate) fn reset_in_iteration(&self, name: &str) -> bool {
+        use crate::analysis::helpers::{expr_uses_name, target_names};
+        if let Some(LoopNode::For(stmt)) = self.current_loop().map(|ctx| &ctx.node) {
+            let mut targets = Vec::new();
+            target_names(&stmt.target, &mut targets);
+            if targets.contains(&name) {
+                return true;
+            }
+        }
+        let resets = |stmt: &Stmt| match stmt {
+            Stmt::Assign(assign) => {
+                assign
+                    .targets
+                    .iter()
+                    .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == name))
+                    && !expr_uses_name(&assign.value, name)
+            }
+            Stmt::AnnAssign(assign) => {
+                matches!(&*assign.target, Expr::Name(n) if n.id.as_str() == name)
+                    && assign
+                        .value
+                        .as_deref()
+                        .is_some_and(|value| !expr_uses_name(value, name))
+            }
+            Stmt::For(inner) => {
+                let mut targets = Vec::new();
+                target_names(&inner.target, &mut targets);
+                targets.contains(&name)
+            }
+            _ => false,
+        };
+        self.blocks_in_loop().any(|(suite, index)| {
+            suite
+                .get(..index)
+                .is_some_and(|before| before.iter().any(resets))
+        })
+    }
+
     // ----- statement lists --------------------------------------------------------------------
 
     /// The statement before the current one in its block.
@@ -422,8 +512,13 @@ impl<'a> Checker<'a> {
 
     // ----- the walk ---------------------------------------------------------------------------
 
-    fn push_scope(&mut self, kind: ScopeKind<'a>, bindings: Bindings<'a>) {
-        self.scopes.push(Scope { kind, bindings });
+    fn push_scope(&mut self, kind: ScopeKind<'a>, bindings: Bindings<'a>, body: &'a [Stmt]) {
+        self.scopes.push(Scope {
+            kind,
+            bindings,
+            captured: OnceCell::new(),
+            body,
+        });
     }
 
     fn push_loop(&mut self, node: LoopNode<'a>) {
@@ -511,7 +606,7 @@ impl<'a> Visitor<'a> for Checker<'a> {
                 }
                 let bindings =
                     Bindings::collect(&function.body, Some(&function.parameters), &self.imports);
-                self.push_scope(ScopeKind::Function(function), bindings);
+                self.push_scope(ScopeKind::Function(function), bindings, &function.body);
                 self.visit_body(&function.body);
                 self.scopes.pop();
             }
@@ -523,7 +618,7 @@ impl<'a> Visitor<'a> for Checker<'a> {
                     self.visit_arguments(arguments);
                 }
                 let bindings = Bindings::collect(&class.body, None, &self.imports);
-                self.push_scope(ScopeKind::Class, bindings);
+                self.push_scope(ScopeKind::Class, bindings, &class.body);
                 self.visit_body(&class.body);
                 self.scopes.pop();
             }
@@ -554,7 +649,7 @@ impl<'a> Visitor<'a> for Checker<'a> {
                     self.visit_parameters(parameters);
                 }
                 let bindings = Bindings::collect(&[], lambda.parameters.as_deref(), &self.imports);
-                self.push_scope(ScopeKind::Lambda, bindings);
+                self.push_scope(ScopeKind::Lambda, bindings, &[]);
                 self.visit_expr(&lambda.body);
                 self.scopes.pop();
             }

@@ -100,7 +100,7 @@ rule_table! {
     CacheOnMethod => ("PYR301", "cache-on-method", true,
         cache_on_method::CacheOnMethod,
         "`lru_cache`/`cache` on a method keeps every instance alive"),
-    UnboundedCache => ("PYR302", "unbounded-cache", true,
+    UnboundedCache => ("PYR302", "unbounded-cache", false,
         unbounded_cache::UnboundedCache,
         "Unbounded `lru_cache(maxsize=None)`/`cache` on a function of unbounded inputs"),
     // 4xx: I/O and libraries.

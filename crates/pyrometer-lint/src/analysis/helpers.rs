@@ -226,6 +226,82 @@ pub(crate) fn stmts_any(body: &[Stmt], predicate: &mut impl FnMut(&Stmt) -> bool
     })
 }
 
+/// Whether a loop over `iter` runs only a few constant times: a display or string literal of
+/// fewer than 8 items, or `range` of constants spanning fewer than 8 values.
+pub(crate) fn is_short_iteration(iter: &Expr) -> bool {
+    const SHORT: usize = 8;
+    match iter {
+        Expr::List(ast::ExprList { elts, .. })
+        | Expr::Tuple(ast::ExprTuple { elts, .. })
+        | Expr::Set(ast::ExprSet { elts, .. }) => elts.len() < SHORT,
+        Expr::StringLiteral(string) => string.value.chars().count() < SHORT,
+        Expr::Call(call) => {
+            let Expr::Name(func) = &*call.func else {
+                return false;
+            };
+            if func.id.as_str() != "range" || !call.arguments.keywords.is_empty() {
+                return false;
+            }
+            let values: Option<Vec<i64>> = call.arguments.args.iter().map(int_value).collect();
+            match values.as_deref() {
+                Some([stop]) => *stop < SHORT as i64,
+                Some([start, stop]) => stop.saturating_sub(*start) < SHORT as i64,
+                Some([start, stop, step]) if *step > 0 => {
+                    stop.saturating_sub(*start) / step < SHORT as i64
+                }
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Every name mentioned (loaded or stored) inside functions, lambdas and classes nested in
+/// `body`, at any depth.
+pub(crate) fn names_in_nested_scopes(body: &[Stmt]) -> rustc_hash::FxHashSet<&str> {
+    struct Collector<'a> {
+        depth: u32,
+        names: rustc_hash::FxHashSet<&'a str>,
+    }
+    impl<'a> Visitor<'a> for Collector<'a> {
+        fn visit_stmt(&mut self, stmt: &'a Stmt) {
+            let nested = matches!(stmt, Stmt::FunctionDef(_) | Stmt::ClassDef(_));
+            if self.depth > 0 {
+                if let Stmt::Global(ast::StmtGlobal { names, .. })
+                | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) = stmt
+                {
+                    self.names.extend(names.iter().map(|n| n.as_str()));
+                }
+            }
+            self.depth += u32::from(nested);
+            visitor::walk_stmt(self, stmt);
+            self.depth -= u32::from(nested);
+        }
+
+        fn visit_expr(&mut self, expr: &'a Expr) {
+            match expr {
+                Expr::Name(name) if self.depth > 0 => {
+                    self.names.insert(name.id.as_str());
+                }
+                Expr::Lambda(_) => {
+                    self.depth += 1;
+                    visitor::walk_expr(self, expr);
+                    self.depth -= 1;
+                    return;
+                }
+                _ => {}
+            }
+            visitor::walk_expr(self, expr);
+        }
+    }
+    let mut collector = Collector {
+        depth: 0,
+        names: rustc_hash::FxHashSet::default(),
+    };
+    collector.visit_body(body);
+    collector.names
+}
+
 /// Builtins whose call does not mutate its arguments and does not run arbitrary user code in a
 /// way the rules care about.
 pub(crate) const PURE_BUILTINS: &[&str] = &[

@@ -97,6 +97,13 @@ impl InferCtx<'_, '_> {
             Expr::Dict(_) | Expr::DictComp(_) => Ty::Dict,
             Expr::Name(name) => self.bindings.ty(name.id.as_str()),
             Expr::BinOp(binop) => self.infer_binop(binop),
+            // Slicing keeps the type of the builtin sequences.
+            Expr::Subscript(subscript) if matches!(*subscript.slice, Expr::Slice(_)) => {
+                match self.infer(&subscript.value) {
+                    ty @ (Ty::Str | Ty::Bytes | Ty::List | Ty::Tuple) => ty,
+                    _ => Ty::Unknown,
+                }
+            }
             Expr::Call(call) => self.infer_call(call),
             _ => Ty::Unknown,
         }
@@ -109,7 +116,8 @@ impl InferCtx<'_, '_> {
                 let right = self.infer(&binop.right);
                 match (left, right) {
                     (Ty::Str, _) | (_, Ty::Str) => Ty::Str,
-                    (Ty::List, Ty::List) => Ty::List,
+                    // `list + x` is a list or a TypeError.
+                    (Ty::List, _) | (_, Ty::List) => Ty::List,
                     (Ty::Tuple, Ty::Tuple) => Ty::Tuple,
                     (Ty::Bytes, Ty::Bytes) => Ty::Bytes,
                     (Ty::Int, Ty::Int) => Ty::Int,
@@ -138,6 +146,14 @@ impl InferCtx<'_, '_> {
             }
             if matches!(*attr.value, Expr::BytesLiteral(_)) && method == "join" {
                 return Ty::Bytes;
+            }
+            // `str.split`, `bytes.split`, `re.split`, `Pattern.findall`, `file.readlines`: all
+            // return new lists.
+            if matches!(
+                method,
+                "split" | "rsplit" | "splitlines" | "readlines" | "findall"
+            ) {
+                return Ty::List;
             }
         }
         let Some(callee) = self.callee(&call.func) else {

@@ -6,7 +6,8 @@ use crate::violation::{Violation, violation};
 violation! {
     /// ## What it does
     /// Finds `functools.lru_cache` / `functools.cache` applied to a method (a function defined
-    /// in a class body, not a `staticmethod` or `classmethod`).
+    /// in a class body, not a `staticmethod` or `classmethod`, not `__new__`, whose first
+    /// parameter is not named `cls`).
     ///
     /// ## Why is this bad?
     /// The cache belongs to the function, which lives as long as the class; its keys include
@@ -121,15 +122,23 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, function: &'a ast::StmtFuncti
     let Some((cache, range)) = found else {
         return;
     };
-    let has_self = function
+    // `__new__` and friends receive the class, as do methods whose first parameter says so
+    // (metaclass methods): classes live as long as the cache anyway.
+    if matches!(
+        function.name.as_str(),
+        "__new__" | "__init_subclass__" | "__class_getitem__"
+    ) {
+        return;
+    }
+    let first = function
         .parameters
         .posonlyargs
         .iter()
         .chain(&function.parameters.args)
-        .next()
-        .is_some();
-    if !has_self {
-        return;
+        .next();
+    match first.map(|p| p.parameter.name.as_str()) {
+        None | Some("cls" | "mcs" | "mcls" | "metacls") => return,
+        Some(_) => {}
     }
     checker.report(
         CacheOnMethod {

@@ -1,4 +1,5 @@
 use crate::analysis::helpers::int_value;
+use crate::analysis::scope::BindingKind;
 use crate::analysis::types::Ty;
 use crate::checker::Checker;
 use crate::parse::Ranged;
@@ -7,8 +8,9 @@ use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
-    /// Finds `x.pop(0)` and `x.insert(0, item)` inside a loop, where `x` is a list (or of unknown
-    /// type: a name or attribute not known to be a `deque`, `dict` or anything else).
+    /// Finds `x.pop(0)` and `x.insert(0, item)` inside a loop, where `x` is known to be a list,
+    /// or is an attribute, a global, or an unannotated parameter (of unknown type, where this
+    /// call shape is list usage). Names bound to results of other calls are left alone.
     ///
     /// ## Why is this bad?
     /// A list stores its items contiguously. Removing or inserting at the front moves every
@@ -82,11 +84,22 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
         _ => return,
     };
     match &*attr.value {
-        Expr::Name(name) => {
-            if !matches!(checker.ty(name.id.as_str()), Ty::List | Ty::Unknown) {
-                return;
+        Expr::Name(name) => match checker.lookup(name.id.as_str()) {
+            Some(binding) => {
+                let plausible = match binding.ty {
+                    Ty::List => true,
+                    // An unannotated parameter could be anything, but `pop(0)` / `insert(0, x)`
+                    // on it is list usage; any other unknown binding (a call result, a loop
+                    // target, unpacking) is too often some other sequence type.
+                    Ty::Unknown => binding.kind == BindingKind::Parameter,
+                    _ => false,
+                };
+                if !plausible {
+                    return;
+                }
             }
-        }
+            None => {}
+        },
         Expr::Attribute(_) => {}
         _ => return,
     }

@@ -10,7 +10,8 @@ const MIN_LITERAL_LEN: usize = 8;
 violation! {
     /// ## What it does
     /// Finds `item in x` / `item not in x` inside a loop (including comprehension conditions
-    /// and `while` tests), where `x` is a name bound to a list or tuple in the same scope, and the
+    /// and `while` tests), where `x` is a local name bound to a list or tuple in the same scope
+    /// (not used by nested functions, which could change it), and the
     /// loop neither rebinds nor may mutate `x` (no method calls on it, no item assignment, not
     /// passed to a function that could change it). Names bound once to a short non-empty literal
     /// (fewer than 8 items) are left alone.
@@ -70,6 +71,9 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, compare: &'a ast::ExprCompare
             continue;
         };
         let id = name.id.as_str();
+        if !checker.is_private_local(id) {
+            continue;
+        }
         let Some(binding) = checker.lookup(id) else {
             continue;
         };
@@ -82,6 +86,16 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, compare: &'a ast::ExprCompare
             let len = match value {
                 Expr::List(list) => Some(list.elts.len()),
                 Expr::Tuple(tuple) => Some(tuple.elts.len()),
+                // `"a b c".split()`
+                Expr::Call(call) => match &*call.func {
+                    Expr::Attribute(attr) if attr.attr.as_str() == "split" => match &*attr.value {
+                        Expr::StringLiteral(text) => {
+                            Some(text.value.to_str().split_whitespace().count())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
                 _ => None,
             };
             if len.is_some_and(|len| len > 0 && len < MIN_LITERAL_LEN) {

@@ -7,7 +7,8 @@ use crate::violation::{Violation, violation};
 violation! {
     /// ## What it does
     /// Finds `len(x)` inside a loop (body, `while` test or comprehension clause) where `x` is
-    /// a name that the loop neither rebinds nor may mutate; once per loop and name.
+    /// a local name (not used by nested functions) that the loop neither rebinds nor may
+    /// mutate; once per loop and name.
     ///
     /// ## Why is this bad?
     /// The length cannot change, yet each iteration pays for a builtin lookup and a call.
@@ -71,6 +72,9 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
         return;
     };
     let id = arg.id.as_str();
+    if !checker.is_private_local(id) {
+        return;
+    }
     let Some(ctx) = checker.current_loop() else {
         return;
     };

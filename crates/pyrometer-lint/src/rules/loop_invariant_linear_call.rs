@@ -1,4 +1,4 @@
-use crate::analysis::helpers::{expr_any, is_exit};
+use crate::analysis::helpers::expr_any;
 use crate::analysis::types::Ty;
 use crate::checker::Checker;
 use crate::parse::Ranged;
@@ -22,7 +22,8 @@ violation! {
     /// ## What it does
     /// Finds calls to `sorted`, `sum`, `min`, `max`, `any`, `all`, `tuple` or `frozenset` inside
     /// a loop (including comprehension conditions and `while` tests) whose single positional
-    /// argument is a name that the loop neither rebinds nor may mutate, and whose keyword
+    /// argument is a local name (not used by nested functions) that the loop neither rebinds
+    /// nor may mutate, and whose keyword
     /// arguments (`key=`, `default=`, ...) use no name the loop changes. Calls in a block that
     /// leaves the loop (`break`, `return`, `raise`) run once and are not reported.
     ///
@@ -77,6 +78,9 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'a ast
         return;
     };
     let id = arg.id.as_str();
+    if !checker.is_private_local(id) {
+        return;
+    }
     if matches!(
         checker.ty(id),
         Ty::Int | Ty::Float | Ty::Bool | Ty::NoneTy | Ty::File
@@ -101,12 +105,6 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'a ast
         return;
     }
     let cost = ctx.cost();
-    if checker
-        .blocks_in_loop()
-        .any(|(suite, _)| suite.iter().any(is_exit))
-    {
-        return;
-    }
     checker.report(
         LoopInvariantLinearCall {
             call: checker.snippet(expr, 50),

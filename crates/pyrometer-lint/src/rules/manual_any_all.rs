@@ -88,7 +88,13 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     let (function, suggestion) = if inside {
         ("any", format!("return any({condition} {clause})"))
     } else {
-        ("all", format!("return all(not ({condition}) {clause})"))
+        let negated = match &*stmt_if.test {
+            Expr::UnaryOp(unary) if unary.op == ast::UnaryOp::Not => {
+                checker.snippet(&*unary.operand, 40)
+            }
+            _ => format!("not ({condition})"),
+        };
+        ("all", format!("return all({negated} {clause})"))
     };
     checker.report(
         ManualAnyAll {

@@ -3,15 +3,15 @@ use crate::analysis::types::Ty;
 use crate::checker::{Checker, CostRange};
 use crate::parse::ast::{self, Expr, Stmt};
 use crate::parse::{Ranged, TextRange};
-use crate::rules::manual_list_comprehension::loop_clause;
+use crate::rules::manual_list_comprehension::{is_empty_constructor, loop_clause};
 use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
     /// Finds `for` loops whose whole body is `d[key] = value`, optionally under a single
-    /// `if condition:`, where `d` is a name bound to a plain dict in the same scope, `key` or
-    /// `value` depends on the loop variable, and `d` is not used in `key`, `value`, the
-    /// condition or the iterable.
+    /// `if condition:`, where `d` is a name bound to a plain dict in the same scope, `key`
+    /// depends on the loop variable, and `d` is not used in `key`, `value`, the condition or
+    /// the iterable.
     ///
     /// ## Why is this bad?
     /// Each iteration performs a subscript store through the generic `STORE_SUBSCR` path. A
@@ -89,7 +89,8 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
             |e| matches!(e, Expr::Name(n) if targets.contains(&n.id.as_str())),
         )
     };
-    if !uses_target(key) && !uses_target(value) {
+    // The key must vary with the item (a constant key keeps only the last value).
+    if !uses_target(key) {
         return;
     }
     let uses_dict = expr_uses_name(key, dict)
@@ -111,7 +112,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     let initialised = match checker.prev_sibling() {
         Some(Stmt::Assign(init)) => {
             matches!(init.targets.as_slice(), [Expr::Name(t)] if t.id.as_str() == dict)
-                && matches!(&*init.value, Expr::Dict(d) if d.items.is_empty())
+                && is_empty_constructor(checker, &init.value, "dict")
         }
         _ => false,
     };

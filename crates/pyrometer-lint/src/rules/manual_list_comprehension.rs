@@ -96,8 +96,18 @@ pub(crate) fn initialised_empty_before(checker: &Checker<'_>, name: &str) -> boo
     match checker.prev_sibling() {
         Some(Stmt::Assign(assign)) => {
             matches!(assign.targets.as_slice(), [Expr::Name(target)] if target.id.as_str() == name)
-                && matches!(&*assign.value, Expr::List(list) if list.elts.is_empty())
+                && is_empty_constructor(checker, &assign.value, "list")
         }
+        _ => false,
+    }
+}
+
+/// `[]`/`list()` (or `{}`/`dict()` for `"dict"`).
+pub(crate) fn is_empty_constructor(checker: &Checker<'_>, value: &Expr, kind: &str) -> bool {
+    match value {
+        Expr::List(list) => kind == "list" && list.elts.is_empty(),
+        Expr::Dict(dict) => kind == "dict" && dict.items.is_empty(),
+        Expr::Call(call) => checker.is_builtin(&call.func, kind) && call.arguments.is_empty(),
         _ => false,
     }
 }

@@ -40,7 +40,17 @@ pub(crate) mod tuple_over_list;
 pub(crate) mod unbounded_cache;
 pub(crate) mod unnecessary_list_cast;
 
+/// Whether the node is repeated by a loop of the current scope that is not a short constant
+/// loop (`for x in (a, b)`, `for i in range(3)`), outside any block that leaves the loop
+/// (`...; break`): per-iteration costs elsewhere are noise.
+fn in_long_loop(checker: &Checker<'_>) -> bool {
+    checker.in_loop() && !checker.current_loop_is_short() && !checker.in_exiting_block()
+}
+
 pub(crate) fn check_for<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
+    if crate::analysis::helpers::is_short_iteration(&stmt.iter) {
+        return;
+    }
     if checker.enabled(Rule::ManualListComprehension) {
         manual_list_comprehension::check(checker, stmt);
     }
@@ -111,7 +121,7 @@ pub(crate) fn check_while<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtWhil
 }
 
 pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtAssign) {
-    if !checker.in_loop() {
+    if !in_long_loop(checker) {
         return;
     }
     if checker.enabled(Rule::StringConcatInLoop) {
@@ -126,13 +136,13 @@ pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtA
 }
 
 pub(crate) fn check_aug_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtAugAssign) {
-    if checker.enabled(Rule::StringConcatInLoop) && checker.in_loop() {
+    if checker.enabled(Rule::StringConcatInLoop) && in_long_loop(checker) {
         string_concat_in_loop::check_aug_assign(checker, assign);
     }
 }
 
 pub(crate) fn check_if<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtIf) {
-    if checker.enabled(Rule::ManualCounting) && checker.in_loop() {
+    if checker.enabled(Rule::ManualCounting) && in_long_loop(checker) {
         manual_counting::check_if(checker, stmt);
     }
 }
@@ -165,7 +175,7 @@ pub(crate) fn check_call<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'
     if checker.enabled(Rule::ThreadsForCpuBound) {
         threads_for_cpu_bound::check(checker, call);
     }
-    if !checker.in_loop() {
+    if !in_long_loop(checker) {
         return;
     }
     if checker.enabled(Rule::ListFrontOpInLoop) {
@@ -189,7 +199,7 @@ pub(crate) fn check_call<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'
 }
 
 pub(crate) fn check_compare<'a>(checker: &mut Checker<'a>, compare: &'a ast::ExprCompare) {
-    if checker.enabled(Rule::ListMembershipInLoop) && checker.in_loop() {
+    if checker.enabled(Rule::ListMembershipInLoop) && in_long_loop(checker) {
         list_membership_in_loop::check(checker, compare);
     }
 }
@@ -198,19 +208,19 @@ pub(crate) fn check_subscript<'a>(checker: &mut Checker<'a>, subscript: &'a ast:
     if checker.enabled(Rule::SortedForMinMax) {
         sorted_for_min_max::check(checker, subscript);
     }
-    if checker.enabled(Rule::BytesSliceInLoop) && checker.in_loop() {
+    if checker.enabled(Rule::BytesSliceInLoop) && in_long_loop(checker) {
         bytes_slice_in_loop::check(checker, subscript);
     }
 }
 
 pub(crate) fn check_name<'a>(checker: &mut Checker<'a>, name: &'a ast::ExprName) {
-    if checker.enabled(Rule::GlobalLookupInLoop) && checker.in_loop() {
+    if checker.enabled(Rule::GlobalLookupInLoop) && in_long_loop(checker) {
         global_lookup_in_loop::check(checker, name);
     }
 }
 
 pub(crate) fn check_attribute<'a>(checker: &mut Checker<'a>, attr: &'a ast::ExprAttribute) {
-    if checker.enabled(Rule::DottedLookupInLoop) && checker.in_loop() {
+    if checker.enabled(Rule::DottedLookupInLoop) && in_long_loop(checker) {
         dotted_lookup_in_loop::check(checker, attr);
     }
 }

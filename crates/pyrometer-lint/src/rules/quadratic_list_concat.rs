@@ -90,6 +90,11 @@ pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtA
     } else {
         return;
     };
+    if let Expr::Name(name) = target {
+        if checker.reset_in_iteration(name.id.as_str()) {
+            return;
+        }
+    }
     let is_list = match target {
         Expr::Name(name) => match checker.ty(name.id.as_str()) {
             Ty::List => true,

@@ -11,6 +11,8 @@ violation! {
     /// `s += piece` or `s = s + piece`, where `s` is known to be a `str` (assigned a string
     /// literal, an f-string or `str(...)` in the same scope, or annotated `str`), or where the
     /// added piece is evidently a string and `s`'s type is not known to be something else.
+    /// `s` must accumulate across iterations: it is not the loop variable and is not reset
+    /// (assigned a value that does not use it) earlier in the same iteration.
     ///
     /// ## Why is this bad?
     /// Strings are immutable: each concatenation may copy everything built so far, which makes
@@ -127,6 +129,10 @@ fn check_target<'a>(
     let kind = match target {
         Expr::Name(name) => {
             let id = name.id.as_str();
+            if checker.reset_in_iteration(id) {
+                // A per-iteration value, not an accumulator.
+                return;
+            }
             match checker.ty(id) {
                 Ty::Str => local_or_not(checker, id),
                 Ty::Bytes => ConcatKind::Bytes,
@@ -135,7 +141,7 @@ fn check_target<'a>(
                 _ => return,
             }
         }
-        Expr::Attribute(_) | Expr::Subscript(_) => {
+        Expr::Attribute(_) => {
             if is_str_expr(piece) {
                 ConcatKind::NonLocalStr
             } else if is_bytes_expr(piece) {
