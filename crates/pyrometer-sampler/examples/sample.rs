@@ -7,8 +7,7 @@
 //! ```
 //!
 //! Prints the top functions and lines (self wall samples, with CPU and GIL shares) and the
-//! counters. `--self-cpu` adds the sampler's own CPU time per sample (from /proc/self/stat),
-//! as used by `bench/measure.sh`.
+//! counters. `--self-cpu` adds the sampler's own CPU time per sample (getrusage).
 
 use std::ops::ControlFlow;
 use std::process::ExitCode;
@@ -76,14 +75,14 @@ fn fail(e: SamplerError) -> ExitCode {
     ExitCode::from(1)
 }
 
-/// utime + stime of this process, in clock ticks.
-fn self_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // After ')': state is field 3, utime field 14, stime field 15 → indices 11, 12.
-    let get = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-    get(11) + get(12)
+/// User + system CPU time of this process, seconds.
+fn self_cpu_seconds() -> f64 {
+    // SAFETY: an all-zero rusage is valid; getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `ru` is a valid, writable rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 * 1e-6;
+    tv(ru.ru_utime) + tv(ru.ru_stime)
 }
 
 fn print_table(profile: &Profile, granularity: Granularity, top: usize) {
@@ -169,7 +168,7 @@ fn main() -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
-    let cpu0 = self_cpu_ticks();
+    let cpu0 = self_cpu_seconds();
     let end = sampler.run_with(Duration::from_secs(1), |s| {
         let c = s.counters();
         eprintln!(
@@ -181,7 +180,7 @@ fn main() -> ExitCode {
         );
         ControlFlow::Continue(())
     });
-    let cpu1 = self_cpu_ticks();
+    let cpu1 = self_cpu_seconds();
     let end = match end {
         Ok(e) => e,
         Err(e) => return fail(e),
@@ -208,12 +207,10 @@ fn main() -> ExitCode {
         println!("note: {n}");
     }
     if args.self_cpu {
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         let samples = profile.counter("samples").unwrap_or(0).max(1) as f64;
-        let secs = (cpu1 - cpu0) as f64 / hz;
+        let secs = cpu1 - cpu0;
         println!(
-            "{:>20} {:.2} s ({:.2} us/sample)",
+            "{:>20} {:.3} s ({:.2} us/sample)",
             "sampler_cpu",
             secs,
             secs * 1e6 / samples

@@ -122,6 +122,54 @@ fn elf_facts(path: &Path, data: &[u8]) -> Result<ElfFacts> {
     Ok(facts)
 }
 
+/// A read-only memory map of a whole file (only the pages the ELF parser touches are read
+/// from disk: libpython is tens of megabytes, its headers and symbol tables far less).
+struct MappedFile {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+impl MappedFile {
+    fn open(path: &Path) -> std::io::Result<MappedFile> {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        if len == 0 {
+            return Err(std::io::Error::other("empty file"));
+        }
+        // SAFETY: mapping a file we opened read-only, private, at an address the kernel
+        // picks; the mapping outlives the descriptor and is unmapped in Drop.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                file.as_raw_fd(),
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(MappedFile { ptr, len })
+    }
+
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: `ptr` is a live PROT_READ mapping of `len` bytes owned by `self`. (Were the
+        // file truncated while mapped, reads past its end would fault; interpreter binaries
+        // are not rewritten in place.)
+        unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
+    }
+}
+
+impl Drop for MappedFile {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the mapping created in `open`, no longer borrowed.
+        unsafe { libc::munmap(self.ptr, self.len) };
+    }
+}
+
 /// The path to open for a file mapped by `pid`: through `/proc/PID/root` when it exists (the
 /// target may live in another mount namespace), else the path as written.
 fn openable_path(pid: u32, path: &str) -> PathBuf {
@@ -167,11 +215,11 @@ pub fn locate_runtime(pid: u32) -> Result<RuntimeLocation> {
     let mut tried = Vec::new();
     for m in candidates {
         let path = openable_path(pid, &m.path);
-        let Ok(data) = std::fs::read(&path) else {
+        let Ok(data) = MappedFile::open(&path) else {
             tried.push(format!("{} (unreadable)", m.path));
             continue;
         };
-        let Ok(facts) = elf_facts(&path, &data) else {
+        let Ok(facts) = elf_facts(&path, data.bytes()) else {
             tried.push(format!("{} (not ELF)", m.path));
             continue;
         };
