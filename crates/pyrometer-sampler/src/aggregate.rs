@@ -207,6 +207,20 @@ impl Aggregate {
         true
     }
 
+    /// Forgets what is keyed by the code serials of `process` (after re-attaching to it: the
+    /// new reader numbers its code objects afresh). The trie and counts stay.
+    pub fn forget_codes(&mut self, process: u32) {
+        self.code_frames.retain(|(p, _), _| *p != process);
+        self.last.retain(|(p, _), _| *p != process);
+    }
+
+    /// Updates the command line of a process (it exec'd).
+    pub fn set_command(&mut self, process: u32, command: Vec<String>) {
+        if let Some(p) = self.processes.get_mut(process as usize) {
+            p.command = command;
+        }
+    }
+
     /// Forgets the previous stacks of threads that ended (keeps the trie and counts).
     pub fn retain_threads(&mut self, alive: impl Fn(u32, u64) -> bool) {
         self.last.retain(|(p, t), _| alive(*p, *t));

@@ -65,6 +65,12 @@ impl RemoteMemory {
         self.syscalls.get()
     }
 
+    /// Zeroes the syscall and fault counts.
+    pub fn reset_counters(&self) {
+        self.syscalls.set(0);
+        self.faults.set(0);
+    }
+
     /// Reads (single or batch elements) that failed so far.
     pub fn faults(&self) -> u64 {
         self.faults.get()

@@ -382,29 +382,32 @@ impl PythonProcess {
                 "the first thread state does not point back to its interpreter (tstate->interp)",
             ));
         }
-        // Find a code object: sample until a thread shows a frame (the main thread of a
-        // running script always has one), then check its type's name.
+        // Check a code object's type name, if any thread has a frame yet. A failure can be a
+        // race (a frame popped mid-read), so retry a little; with no frame at all (an
+        // interpreter still starting, or idle in C), accept now and let the walker check the
+        // first code object it meets (until then every stack is dropped, and counted).
         let mut sample = ProcessSample::default();
-        let deadline = Instant::now() + Duration::from_millis(500);
-        loop {
+        for _ in 0..50 {
             self.sample(&mut sample)?;
             if self.code_type != 0 {
                 return Ok(());
             }
             let seen_frames =
                 self.stats.dropped > 0 || sample.threads().iter().any(|t| t.current_frame != 0);
-            if Instant::now() > deadline {
-                if seen_frames {
-                    return Err(mismatch(
-                        "no frame's code object has a type named \"code\" (f_code offset or code layout wrong)",
-                    ));
-                }
-                // No Python frame anywhere yet (embedded interpreter idle): accept; the
-                // type is checked when the first code object shows up.
-                return Ok(());
+            if !seen_frames {
+                break;
             }
             std::thread::sleep(Duration::from_millis(2));
         }
+        if self.code_type == 0 && self.stats.dropped > 0 {
+            return Err(mismatch(
+                "no frame's code object has a type named \"code\" (f_code offset or code layout wrong)",
+            ));
+        }
+        // Counters start from zero for the caller.
+        self.stats = ReadStats::default();
+        self.mem.reset_counters();
+        Ok(())
     }
 
     fn reload_interpreters(&mut self) -> Result<(), ReadError> {

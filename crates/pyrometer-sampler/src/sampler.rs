@@ -152,7 +152,15 @@ struct Target {
     index: u32,
     sample: ProcessSample,
     alive: bool,
+    /// Consecutive ticks in which nothing could be read (the process may have exec'd).
+    bad_ticks: u32,
+    last_reattach_ns: u64,
+    /// Counters of readers replaced by a re-attach.
+    retired: Counters,
 }
+
+/// Ticks of unreadable samples after which the process is attached afresh.
+const REATTACH_AFTER: u32 = 20;
 
 /// A candidate subprocess not yet attached.
 struct Pending {
@@ -404,6 +412,9 @@ impl Sampler {
             index,
             sample: ProcessSample::default(),
             alive: true,
+            bad_ticks: 0,
+            last_reattach_ns: 0,
+            retired: Counters::default(),
         });
         self.counters.processes = self.targets.len() as u64;
     }
@@ -438,6 +449,12 @@ impl Sampler {
     pub fn counters(&self) -> Counters {
         let mut c = self.counters;
         for t in &self.targets {
+            c.dropped += t.retired.dropped;
+            c.read_errors += t.retired.read_errors;
+            c.incomplete += t.retired.incomplete;
+            c.truncated += t.retired.truncated;
+            c.syscalls += t.retired.syscalls;
+            c.stat_reads += t.retired.stat_reads;
             let s = t.process.stats();
             c.dropped += s.dropped;
             c.read_errors += s.read_errors;
@@ -492,6 +509,14 @@ impl Sampler {
             t.process.sample(&mut t.sample)?;
             // `_pause` resumes the threads here, before the CPU states and aggregation.
         }
+        let threads = t.sample.threads();
+        let unreadable =
+            !t.sample.complete || (!threads.is_empty() && threads.iter().all(|ts| !ts.ok));
+        t.bad_ticks = if unreadable { t.bad_ticks + 1 } else { 0 };
+        if t.bad_ticks >= REATTACH_AFTER {
+            return self.reattach(ti);
+        }
+        let t = &mut self.targets[ti];
         let pid = t.process.pid();
         let process = &t.process;
         for ts in t.sample.threads() {
@@ -536,6 +561,55 @@ impl Sampler {
             t.cpu.retain(|tid| tids.contains(&tid));
         }
         Ok(())
+    }
+
+    /// Attaches afresh to a target that has been unreadable for a while: after an `exec`
+    /// (a forked child becoming another program, or Python again at new addresses) the old
+    /// addresses mean nothing. Gives up on the process if it is no longer Python.
+    fn reattach(&mut self, ti: usize) -> Result<()> {
+        let now = now_ns();
+        let t = &mut self.targets[ti];
+        if now.saturating_sub(t.last_reattach_ns) < 50_000_000 {
+            return Ok(());
+        }
+        t.last_reattach_ns = now;
+        let pid = t.process.pid();
+        match PythonProcess::attach(pid) {
+            Ok(process) => {
+                let s = t.process.stats();
+                t.retired.dropped += s.dropped;
+                t.retired.read_errors += s.read_errors;
+                t.retired.incomplete += s.incomplete;
+                t.retired.truncated += s.truncated;
+                t.retired.syscalls += t.process.syscalls();
+                t.retired.stat_reads += t.cpu.reads();
+                t.process = process;
+                t.cpu = CpuStates::new(pid);
+                t.bad_ticks = 0;
+                let index = t.index;
+                self.agg.forget_codes(index);
+                self.agg.set_command(index, command_line(pid));
+                Ok(())
+            }
+            Err(SamplerError::NoSuchProcess { pid }) => Err(SamplerError::NoSuchProcess { pid }),
+            Err(e) if e.is_transient() => Ok(()),
+            Err(_) => {
+                // Not a Python we can read any more.
+                t.alive = false;
+                Ok(())
+            }
+        }
+    }
+
+    /// Re-reads the command lines of live targets (an `exec` that kept the interpreter at the
+    /// same addresses, as with a static non-PIE build, needs no re-attach but changes them).
+    fn refresh_commands(&mut self) {
+        for t in self.targets.iter().filter(|t| t.alive) {
+            let command = command_line(t.process.pid());
+            if !command.is_empty() {
+                self.agg.set_command(t.index, command);
+            }
+        }
     }
 
     /// Looks for new descendant Python processes and attaches to them.
@@ -600,9 +674,12 @@ impl Sampler {
             if end.is_some_and(|e| now >= e) {
                 return Ok(RunEnd::Duration);
             }
-            if self.config.subprocesses && now.saturating_sub(self.last_poll_ns) >= poll {
+            if now.saturating_sub(self.last_poll_ns) >= poll {
                 self.last_poll_ns = now;
-                self.poll_subprocesses();
+                if self.config.subprocesses {
+                    self.poll_subprocesses();
+                }
+                self.refresh_commands();
             }
             let any = self.sample_once()?;
             if !any && self.pending.is_empty() {
@@ -667,6 +744,13 @@ impl Sampler {
         self.snapshot()
     }
 }
+
+/// The sampler moves to a background thread (live views, in-process profiling).
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Sampler>();
+    assert_send::<PythonProcess>();
+};
 
 #[cfg(test)]
 mod tests {

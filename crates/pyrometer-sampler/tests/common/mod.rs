@@ -8,6 +8,13 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+/// Tests that run CPU-bound targets take this lock: on a 2-core machine, two of them at once
+/// would measure each other.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// An interpreter to test against.
 #[derive(Clone, Debug)]
 pub struct Interpreter {
@@ -101,10 +108,10 @@ impl Target {
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             let mut line = String::new();
+            // Keep draining after READY so that later output never meets a closed pipe.
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
                 if let Some(rest) = line.trim_end().strip_prefix("READY ") {
                     let _ = tx.send(rest.to_owned());
-                    return;
                 }
                 line.clear();
             }

@@ -42,6 +42,9 @@ def waiter(ev):
 
 
 def idle_main():
+    while len(roles) < 4:
+        time.sleep(0.01)
+    print("READY " + json.dumps(roles), flush=True)
     while True:
         time.sleep(0.1)  # LINE:main
 
@@ -51,7 +54,4 @@ if __name__ == "__main__":
     ev = threading.Event()
     for target, args in ((busy, ()), (consume, ()), (waiter, (ev,))):
         threading.Thread(target=target, args=args, daemon=True).start()
-    while len(roles) < 4:
-        time.sleep(0.01)
-    print("READY " + json.dumps(roles), flush=True)
     idle_main()
