@@ -129,6 +129,11 @@ fn dump_finds_threads_functions_lines_and_the_gil_holder() {
             py.label
         );
         assert!(
+            waiter_idle >= rounds * 3 / 4,
+            "{}: waiter idle {waiter_idle}/{rounds}",
+            py.label
+        );
+        assert!(
             main_idle >= rounds / 2,
             "{}: main thread idle {main_idle}/{rounds}",
             py.label
