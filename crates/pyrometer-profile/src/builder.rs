@@ -188,6 +188,112 @@ impl ProfileBuilder {
     pub fn finish(self) -> Profile {
         self.profile
     }
+
+    /// Adds everything `other` holds: its frames, stacks, threads and values are re-interned
+    /// here, values of the same (stack, thread) add up, counters of the same name add up.
+    /// The builder's own metadata is kept, except that durations add.
+    pub fn absorb(&mut self, other: &Profile) {
+        let frames: Vec<FrameId> = other
+            .frames
+            .iter()
+            .map(|f| {
+                self.frame(
+                    other.string(f.name),
+                    other.string(f.qualname),
+                    other.string(f.file),
+                    f.line,
+                    f.kind,
+                )
+            })
+            .collect();
+        let locations: Vec<LocId> = other
+            .locations
+            .iter()
+            .map(|l| self.location(frames[l.frame as usize], l.line))
+            .collect();
+        let mut stacks: Vec<StackId> = Vec::with_capacity(other.stacks.len());
+        for s in &other.stacks {
+            let parent = s.parent.map(|p| stacks[p as usize]);
+            stacks.push(self.stack(parent, locations[s.location as usize]));
+        }
+        let processes: Vec<ProcessIdx> = other
+            .processes
+            .iter()
+            .map(|p| self.process(p.pid, None, p.command.clone()))
+            .collect();
+        for (i, p) in other.processes.iter().enumerate() {
+            if let Some(parent) = p.parent {
+                self.profile.processes[processes[i] as usize].parent =
+                    Some(processes[parent as usize]);
+            }
+        }
+        let threads: Vec<ThreadIdx> = other
+            .threads
+            .iter()
+            .map(|t| {
+                self.thread(
+                    processes[t.process as usize],
+                    t.ident,
+                    t.native_id,
+                    other.string(t.name),
+                    t.is_main,
+                )
+            })
+            .collect();
+        for column in &other.samples.columns {
+            self.declare(column.metric);
+        }
+        for (row, (&stack, &thread)) in other
+            .samples
+            .stack
+            .iter()
+            .zip(&other.samples.thread)
+            .enumerate()
+        {
+            for column in &other.samples.columns {
+                let v = column.values[row];
+                if v != 0 {
+                    self.add(
+                        stacks[stack as usize],
+                        threads[thread as usize],
+                        column.metric,
+                        v,
+                    );
+                }
+            }
+        }
+        self.profile.timeline.extend(other.timeline.iter().cloned());
+        let meta = &mut self.profile.meta;
+        meta.duration_ns += other.meta.duration_ns;
+        for c in &other.meta.counters {
+            match meta.counters.iter_mut().find(|m| m.name == c.name) {
+                Some(m) => m.value += c.value,
+                None => meta.counters.push(c.clone()),
+            }
+        }
+        for note in &other.meta.notes {
+            if !meta.notes.contains(note) {
+                meta.notes.push(note.clone());
+            }
+        }
+    }
+}
+
+/// One profile holding everything in `profiles`, with the first one's metadata (see
+/// [`ProfileBuilder::absorb`]).
+pub fn merge(profiles: &[&Profile]) -> Profile {
+    let Some(first) = profiles.first() else {
+        return Profile::default();
+    };
+    let mut meta = first.meta.clone();
+    meta.duration_ns = 0;
+    meta.counters.clear();
+    meta.notes.clear();
+    let mut builder = ProfileBuilder::new(meta);
+    for p in profiles {
+        builder.absorb(p);
+    }
+    builder.finish()
 }
 
 #[cfg(test)]
@@ -214,5 +320,33 @@ mod tests {
         assert_eq!(profile.samples.column(Metric::SelfTime), Some(&[12][..]));
         assert_eq!(profile.samples.column(Metric::Calls), Some(&[1][..]));
         assert_eq!(profile.stacks[s as usize].parent, Some(0));
+    }
+
+    #[test]
+    fn merging_adds_values_of_the_same_paths() {
+        let one = |calls: u64, extra: bool| {
+            let mut b = ProfileBuilder::new(Meta {
+                duration_ns: 10,
+                ..Meta::default()
+            });
+            let p = b.process(7, None, vec![]);
+            let t = b.thread(p, 1, 1, "MainThread", true);
+            let f = b.frame("f", "f", "a.py", 1, FrameKind::Python);
+            let lf = b.location(f, 0);
+            let s = b.stack_from_path(&[lf]).unwrap();
+            b.add(s, t, Metric::Calls, calls);
+            if extra {
+                let g = b.frame("g", "g", "a.py", 9, FrameKind::Python);
+                let lg = b.location(g, 0);
+                let s2 = b.stack_from_path(&[lf, lg]).unwrap();
+                b.add(s2, t, Metric::Calls, 1);
+            }
+            b.finish()
+        };
+        let merged = merge(&[&one(2, false), &one(3, true)]);
+        merged.validate().unwrap();
+        assert_eq!(merged.meta.duration_ns, 20);
+        assert_eq!(merged.threads.len(), 1);
+        assert_eq!(merged.samples.column(Metric::Calls), Some(&[5, 1][..]));
     }
 }

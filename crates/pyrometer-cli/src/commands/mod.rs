@@ -1,0 +1,16 @@
+//! One module per subcommand.
+
+mod run;
+mod view;
+
+use anyhow::Result;
+
+use crate::Host;
+use crate::cli::{Cli, Command};
+
+pub fn dispatch(cli: Cli, host: &Host) -> Result<i32> {
+    match cli.command {
+        Command::Run(args) => run::run(args, host),
+        Command::View(args) => view::view(args),
+    }
+}

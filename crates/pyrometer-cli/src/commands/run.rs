@@ -1,0 +1,199 @@
+//! `pyrometer run`: profile a program from start to end.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use pyrometer_profile::{Exit, Profile, pyro};
+
+use crate::child::{self, Request, Target};
+use crate::cli::{ModeArg, RunArgs};
+use crate::settings::Settings;
+use crate::{Host, output, user_error};
+
+/// A scratch directory for the child's files, removed on drop.
+struct WorkDir(PathBuf);
+
+impl WorkDir {
+    fn create() -> Result<WorkDir> {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let dir = std::env::temp_dir().join(format!("pyrometer-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(WorkDir(dir))
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// `YYYYmmdd-HHMMSS` in local time.
+fn local_timestamp(unix_secs: i64) -> String {
+    // SAFETY: localtime_r writes into the tm we own.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t: libc::time_t = unix_secs;
+        libc::localtime_r(&t, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `<dir>/runs/<time>-<name>.pyro`, never overwriting an earlier run.
+fn default_output(settings: &Settings, target: &Target, unix_secs: i64) -> PathBuf {
+    let base = format!("{}-{}", local_timestamp(unix_secs), target.stem());
+    let runs = settings.dir.join("runs");
+    let mut path = runs.join(format!("{base}.pyro"));
+    let mut n = 2;
+    while path.exists() {
+        path = runs.join(format!("{base}-{n}.pyro"));
+        n += 1;
+    }
+    path
+}
+
+fn check_script(script: &str) -> Result<()> {
+    let path = Path::new(script);
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(user_error(format!("cannot run '{script}': no such file"))
+                .hint("give the path of a Python script, or -m MODULE, or -c CODE")
+                .into())
+        }
+        Err(e) => Err(user_error(format!("cannot run '{script}': {e}")).into()),
+        Ok(m) if m.is_dir() && !path.join("__main__.py").is_file() => Err(user_error(format!(
+            "cannot run '{script}': it is a directory without a __main__.py"
+        ))
+        .into()),
+        Ok(_) => Ok(()),
+    }
+}
+
+pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
+    let cwd = std::env::current_dir()?;
+    let settings = Settings::load(&cwd)?;
+    output::check_exports(&args.export)?;
+    let (target, program_args) = match (args.module, args.code) {
+        (Some(module), _) => (Target::Module(module), args.target),
+        (None, Some(code)) => (Target::Code(code), args.target),
+        (None, None) => {
+            let mut rest = args.target.into_iter();
+            let Some(script) = rest.next() else {
+                return Err(user_error("nothing to run")
+                    .hint("pyrometer run SCRIPT [ARGS…], or -m MODULE [ARGS…], or -c CODE [ARGS…]")
+                    .into());
+            };
+            check_script(&script)?;
+            (Target::Script(script), rest.collect())
+        }
+    };
+    let python = args.python.clone().unwrap_or_else(|| host.python.clone());
+    if args.python.is_some() {
+        child::preflight(&python)?;
+    }
+    let mode = match args.mode {
+        ModeArg::Trace => "trace",
+    };
+    let work = WorkDir::create()?;
+    let start_unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let outcome = child::run(&Request {
+        python: &python,
+        mode,
+        builtins: !args.no_builtins,
+        target: &target,
+        args: &program_args,
+        work_dir: &work.0,
+    })?;
+    let left = child::leftovers(&work.0);
+    if let Some(error) = left.error {
+        return Err(user_error(error).into());
+    }
+    let mut profile = match &left.profile {
+        Some(path) => pyro::read(path).with_context(|| "reading the profile the program left")?,
+        None => {
+            let mut empty = Profile::default();
+            let why = match outcome.exit {
+                _ if !left.started => {
+                    "the program's interpreter could not start pyrometer (see the messages above)"
+                        .to_string()
+                }
+                Exit::Signal(s) => {
+                    format!("the program was killed by signal {s} before it could save its profile")
+                }
+                Exit::Code(c) => {
+                    format!("the program exited with status {c} without saving its profile")
+                }
+            };
+            empty
+                .meta
+                .notes
+                .push(format!("{why}; nothing was collected"));
+            empty
+        }
+    };
+    let command = target.command(&program_args);
+    let meta = &mut profile.meta;
+    meta.tool = format!("pyrometer {}", env!("CARGO_PKG_VERSION"));
+    meta.command = command.clone();
+    meta.cwd = cwd.to_string_lossy().into_owned();
+    meta.host = hostname();
+    meta.start_unix_ns = start_unix.as_nanos() as u64;
+    meta.duration_ns = outcome.wall.as_nanos() as u64;
+    meta.exit = Some(outcome.exit);
+    if let Some(process) = profile.processes.first_mut() {
+        process.command = std::iter::once(python.to_string_lossy().into_owned())
+            .chain(command)
+            .collect();
+    }
+
+    let out_path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| default_output(&settings, &target, start_unix.as_secs() as i64));
+    pyro::write(&out_path, &profile).map_err(|e| {
+        user_error(format!(
+            "cannot save the profile to {}: {e}",
+            out_path.display()
+        ))
+    })?;
+    let options = output::render_options(&args.report, &settings, &cwd);
+    let exported = output::write_exports(&profile, &args.export, &options);
+    let reported = if args.quiet {
+        Ok(())
+    } else {
+        output::print_report(&profile, &args.report, &options)
+    };
+    let shown = out_path
+        .strip_prefix(&cwd)
+        .unwrap_or(&out_path)
+        .display()
+        .to_string();
+    eprintln!("pyrometer: profile saved to {shown} (see it again with: pyrometer view {shown})");
+    exported?;
+    reported?;
+    Ok(child::exit_like(outcome.exit))
+}

@@ -1,0 +1,143 @@
+//! Reports on stdout and exports to files: shared by `run` and `view`.
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::Result;
+use pyrometer_profile::Profile;
+use pyrometer_render::text::{CallTreeReport, Relations};
+use pyrometer_render::{Format, RenderError, RenderOptions, Renderer};
+
+use crate::cli::{ColorArg, ExportArgs, ReportArgs};
+use crate::settings::Settings;
+use crate::user_error;
+
+pub fn render_options(report: &ReportArgs, settings: &Settings, cwd: &Path) -> RenderOptions {
+    let color = match report.color {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            std::io::stdout().is_terminal()
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    };
+    RenderOptions {
+        top: report.top.unwrap_or(settings.top),
+        sort: report.sort.or(settings.sort),
+        min_share: report.min_share.unwrap_or(settings.min_share),
+        color,
+        base_dir: Some(cwd.to_string_lossy().into_owned()),
+        ..RenderOptions::default()
+    }
+}
+
+/// Maps a renderer failure to what the user sees.
+fn render_failure(e: RenderError) -> anyhow::Error {
+    match e {
+        RenderError::Empty(what) => user_error(format!("the profile has no {what} to show")).into(),
+        RenderError::Other(message) => user_error(message).into(),
+        RenderError::Io(e) => e.into(),
+    }
+}
+
+/// Writes to stdout, treating a closed pipe (`| head`) as success.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// The report the flags ask for: callers/callees, the call tree, or the top tables.
+pub fn print_report(profile: &Profile, report: &ReportArgs, options: &RenderOptions) -> Result<()> {
+    let relations;
+    let renderer: &dyn Renderer = if report.callers.is_some() || report.callees.is_some() {
+        let query = report
+            .callers
+            .clone()
+            .or_else(|| report.callees.clone())
+            .unwrap_or_default();
+        if let (Some(a), Some(b)) = (&report.callers, &report.callees)
+            && a != b
+        {
+            return Err(user_error(
+                "--callers and --callees must name the same function when given together",
+            )
+            .into());
+        }
+        relations = Relations {
+            query,
+            callers: report.callers.is_some(),
+            callees: report.callees.is_some(),
+        };
+        &relations
+    } else if report.tree {
+        &CallTreeReport
+    } else {
+        Format::Text.renderer()
+    };
+    let mut bytes = Vec::new();
+    renderer
+        .render(profile, options, &mut bytes)
+        .map_err(render_failure)?;
+    write_stdout(&bytes)
+}
+
+/// Writes one format to stdout (`view --format collapsed | flamegraph.pl`).
+pub fn print_format(profile: &Profile, format: Format, options: &RenderOptions) -> Result<()> {
+    if format.is_binary() && std::io::stdout().is_terminal() {
+        return Err(user_error(format!(
+            "{} output is binary; send it to a file with --export FILE",
+            format.name()
+        ))
+        .into());
+    }
+    let bytes =
+        pyrometer_render::render_to_vec(format, profile, options).map_err(render_failure)?;
+    write_stdout(&bytes)
+}
+
+/// The format of an export file: `--format`, else its extension.
+pub fn export_format(path: &Path, format: Option<Format>) -> Result<Format> {
+    match format.or_else(|| Format::from_path(path)) {
+        Some(f) => Ok(f),
+        None => Err(user_error(format!("cannot tell the format of '{}' from its name", path.display()))
+            .hint("use an extension (.prof, .pstats, .speedscope.json, .collapsed, .svg, .json) or --format")
+            .into()),
+    }
+}
+
+/// Checks every export's format before any work is done, so a typo fails fast.
+pub fn check_exports(export: &ExportArgs) -> Result<()> {
+    for path in &export.exports {
+        export_format(path, export.format)?;
+    }
+    Ok(())
+}
+
+/// Writes the `--export` files, saying on stderr what was written.
+pub fn write_exports(
+    profile: &Profile,
+    export: &ExportArgs,
+    options: &RenderOptions,
+) -> Result<()> {
+    let file_options = RenderOptions {
+        color: false,
+        ..options.clone()
+    };
+    for path in &export.exports {
+        let format = export_format(path, export.format)?;
+        pyrometer_render::render_to_file(format, profile, &file_options, path).map_err(
+            |e| match e {
+                RenderError::Io(io) => anyhow::Error::from(user_error(format!(
+                    "cannot write {}: {io}",
+                    path.display()
+                ))),
+                other => render_failure(other),
+            },
+        )?;
+        eprintln!("pyrometer: wrote {} ({})", path.display(), format.name());
+    }
+    Ok(())
+}

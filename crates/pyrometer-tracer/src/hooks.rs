@@ -1,0 +1,630 @@
+//! Installing and removing the hooks, and the hooks themselves, per CPython version.
+//!
+//! Every hook catches panics: a bug here must never take the profiled program down.
+
+use std::ptr::null_mut;
+use std::sync::atomic::Ordering;
+
+use pyo3_ffi::*;
+
+use crate::py::{self, Gil, Owned};
+use crate::{BUILTINS, Function, Options, TracerError, code_function, enter, leave, names};
+
+/// Runs a hook body, swallowing any panic (the event is lost; the program goes on).
+#[inline(always)]
+fn guarded(body: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err() {
+        crate::GENERATION.store(0, Ordering::Relaxed);
+    }
+}
+
+/// The key of a built-in: the address of its method definition, tagged with bit 0 so it can
+/// never equal a code object's address.
+#[inline(always)]
+fn builtin_key(ml: *const PyMethodDef) -> usize {
+    ml as usize | 1
+}
+
+/// A `builtin_function_or_method` object's key and, lazily, its names.
+///
+/// # Safety
+/// GIL held; `f` is a live `PyCFunctionObject`.
+#[inline(always)]
+unsafe fn enter_cfunction(f: *mut PyObject) {
+    let f = f.cast::<PyCFunctionObject>();
+    // SAFETY: `f` is a live C function object per the contract.
+    let ml = unsafe { (*f).m_ml };
+    // SAFETY: called from a hook; the closure runs under the same GIL with `f` still alive.
+    unsafe {
+        enter(builtin_key(ml), |gil| {
+            Function::Builtin(names::describe_builtin(gil, ml, (*f).m_self, (*f).m_module))
+        })
+    };
+}
+
+#[cfg(Py_3_12)]
+pub use monitoring::{Backend, install, uninstall};
+
+#[cfg(not(Py_3_12))]
+pub use legacy::{Backend, install, uninstall};
+
+#[cfg(Py_3_12)]
+mod monitoring {
+    use std::ffi::c_char;
+
+    use super::*;
+
+    /// The tool id we hold and the callback objects we registered.
+    #[derive(Default)]
+    pub struct Backend {
+        tool_id: Option<i64>,
+        events: Vec<i64>,
+    }
+
+    /// `sys.monitoring.MISSING`: the `arg0` of a CALL with no arguments.
+    static mut MISSING: *mut PyObject = null_mut();
+
+    /// Tool ids to try, in order: the profiler's own, then the ones no standard tool claims.
+    /// 0 (debugger) and 1 (coverage) are left to the tools they are for.
+    const TOOL_IDS: [i64; 4] = [2, 3, 4, 5];
+
+    macro_rules! callback_def {
+        ($name:ident, $func:ident) => {
+            static mut $name: PyMethodDef = PyMethodDef {
+                ml_name: concat!("pyrometer_", stringify!($func), "\0").as_ptr() as *const c_char,
+                ml_meth: PyMethodDefPointer {
+                    PyCFunctionFast: $func,
+                },
+                ml_flags: METH_FASTCALL,
+                ml_doc: std::ptr::null(),
+            };
+        };
+    }
+
+    callback_def!(PY_START_DEF, py_start);
+    callback_def!(PY_RETURN_DEF, py_return);
+    callback_def!(CALL_DEF, call);
+    callback_def!(C_RETURN_DEF, c_return);
+
+    #[inline(always)]
+    unsafe fn none() -> *mut PyObject {
+        // SAFETY: GIL held by the calling hook; None is immortal on 3.12+.
+        unsafe { Py_NewRef(Py_None()) }
+    }
+
+    /// PY_START, PY_RESUME, PY_THROW: `(code, offset)`.
+    unsafe extern "C" fn py_start(
+        _slf: *mut PyObject,
+        args: *mut *mut PyObject,
+        _nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        guarded(|| {
+            // SAFETY: the interpreter passes at least the code object; GIL held.
+            unsafe {
+                let code = *args;
+                enter(code as usize, |_| code_function(code));
+            }
+        });
+        // SAFETY: GIL held.
+        unsafe { none() }
+    }
+
+    /// PY_RETURN, PY_YIELD, PY_UNWIND.
+    unsafe extern "C" fn py_return(
+        _slf: *mut PyObject,
+        _args: *mut *mut PyObject,
+        _nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        // SAFETY: called by the interpreter with the GIL held.
+        guarded(|| unsafe { leave() });
+        // SAFETY: GIL held.
+        unsafe { none() }
+    }
+
+    /// What a CALL / C_RETURN / C_RAISE event is about, if it is a built-in cProfile would
+    /// record: a C function, or a method descriptor about to be bound to its first argument.
+    enum Callee {
+        Function(*mut PyObject),
+        Descriptor {
+            ml: *mut PyMethodDef,
+            self_: *mut PyObject,
+        },
+    }
+
+    /// # Safety
+    /// GIL held; `args` holds `(code, offset, callable, arg0)`.
+    #[inline(always)]
+    unsafe fn callee(args: *mut *mut PyObject) -> Option<Callee> {
+        // SAFETY: per the contract.
+        unsafe {
+            let callable = *args.add(2);
+            let tp = Py_TYPE(callable);
+            if tp == &raw mut PyFunction_Type {
+                return None;
+            }
+            if tp == &raw mut PyCFunction_Type || tp == &raw mut PyCMethod_Type {
+                return Some(Callee::Function(callable));
+            }
+            if tp == &raw mut PyMethodDescr_Type {
+                let self_ = *args.add(3);
+                if self_ == MISSING {
+                    return None;
+                }
+                let descr = callable.cast::<PyMethodDescrObject>();
+                // cProfile binds the descriptor to `self`; binding fails (and it records
+                // nothing) when `self` is not an instance of the descriptor's type.
+                if PyObject_TypeCheck(self_, (*descr).d_common.d_type) == 0 {
+                    return None;
+                }
+                return Some(Callee::Descriptor {
+                    ml: (*descr).d_method,
+                    self_,
+                });
+            }
+            if tp == &raw mut PyType_Type {
+                return None;
+            }
+            if PyType_IsSubtype(tp, &raw mut PyCFunction_Type) != 0 {
+                return Some(Callee::Function(callable));
+            }
+            None
+        }
+    }
+
+    /// CALL: `(code, offset, callable, arg0)`.
+    unsafe extern "C" fn call(
+        _slf: *mut PyObject,
+        args: *mut *mut PyObject,
+        _nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        guarded(|| {
+            if !BUILTINS.load(Ordering::Relaxed) {
+                return;
+            }
+            // SAFETY: the interpreter passes the four arguments; GIL held.
+            unsafe {
+                match callee(args) {
+                    Some(Callee::Function(f)) => enter_cfunction(f),
+                    Some(Callee::Descriptor { ml, self_ }) => enter(builtin_key(ml), |gil| {
+                        // A bound method made by binding a descriptor has no `__module__`.
+                        Function::Builtin(names::describe_builtin(gil, ml, self_, null_mut()))
+                    }),
+                    None => {}
+                }
+            }
+        });
+        // SAFETY: GIL held.
+        unsafe { none() }
+    }
+
+    /// C_RETURN, C_RAISE: `(code, offset, callable, arg0)`.
+    unsafe extern "C" fn c_return(
+        _slf: *mut PyObject,
+        args: *mut *mut PyObject,
+        _nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        guarded(|| {
+            if !BUILTINS.load(Ordering::Relaxed) {
+                return;
+            }
+            // SAFETY: the interpreter passes the four arguments; GIL held.
+            unsafe {
+                if callee(args).is_some() {
+                    leave();
+                }
+            }
+        });
+        // SAFETY: GIL held.
+        unsafe { none() }
+    }
+
+    fn event(gil: &Gil, events: &Owned, name: &str) -> Result<i64, TracerError> {
+        let value = py::getattr(gil, events.as_ptr(), name)?;
+        py::as_i64(value.as_ptr()).ok_or_else(|| {
+            TracerError::Python(format!("sys.monitoring.events.{name} is not an int"))
+        })
+    }
+
+    pub fn install(gil: &Gil, options: Options) -> Result<Backend, TracerError> {
+        let sys = py::import(gil, "sys")?;
+        let monitoring = py::getattr(gil, sys.as_ptr(), "monitoring")?;
+        let mon = monitoring.as_ptr();
+        let missing = py::getattr(gil, mon, "MISSING")?;
+        // SAFETY: GIL held; MISSING is a module-level singleton we keep a reference to forever.
+        unsafe { MISSING = missing.into_raw() };
+
+        let mut taken = Vec::new();
+        let mut tool_id = None;
+        for id in TOOL_IDS {
+            let id_obj = py::int(gil, id)?;
+            let holder = py::call_method(gil, mon, "get_tool", &[id_obj.as_ptr()])?;
+            // SAFETY: GIL held; comparing against the None singleton.
+            if unsafe { holder.as_ptr() == Py_None() } {
+                let name = py::string(gil, "pyrometer")?;
+                py::call_method(gil, mon, "use_tool_id", &[id_obj.as_ptr(), name.as_ptr()])?;
+                tool_id = Some(id);
+                break;
+            }
+            taken.push(format!(
+                "{id}: {}",
+                py::str_of(holder.as_ptr()).unwrap_or_default()
+            ));
+        }
+        let Some(id) = tool_id else {
+            return Err(TracerError::NoToolId(taken.join(", ")));
+        };
+        let mut backend = Backend {
+            tool_id: Some(id),
+            events: Vec::new(),
+        };
+
+        let events = py::getattr(gil, mon, "events")?;
+        let mut table: Vec<(&str, *mut PyMethodDef)> = vec![
+            ("PY_START", &raw mut PY_START_DEF),
+            ("PY_RESUME", &raw mut PY_START_DEF),
+            ("PY_THROW", &raw mut PY_START_DEF),
+            ("PY_RETURN", &raw mut PY_RETURN_DEF),
+            ("PY_YIELD", &raw mut PY_RETURN_DEF),
+            ("PY_UNWIND", &raw mut PY_RETURN_DEF),
+        ];
+        if options.builtins {
+            table.extend([
+                ("CALL", &raw mut CALL_DEF),
+                ("C_RETURN", &raw mut C_RETURN_DEF),
+                ("C_RAISE", &raw mut C_RETURN_DEF),
+            ]);
+        }
+        let result = (|| {
+            let id_obj = py::int(gil, id)?;
+            let mut mask = 0;
+            for (name, def) in table {
+                let ev = event(gil, &events, name)?;
+                // SAFETY: GIL held; `def` is a static method definition that outlives the object.
+                let callback = Owned::new(gil, unsafe {
+                    PyCFunction_NewEx(def, null_mut(), null_mut())
+                })?;
+                let ev_obj = py::int(gil, ev)?;
+                py::call_method(
+                    gil,
+                    mon,
+                    "register_callback",
+                    &[id_obj.as_ptr(), ev_obj.as_ptr(), callback.as_ptr()],
+                )?;
+                backend.events.push(ev);
+                mask |= ev;
+            }
+            let mask_obj = py::int(gil, mask)?;
+            py::call_method(
+                gil,
+                mon,
+                "set_events",
+                &[id_obj.as_ptr(), mask_obj.as_ptr()],
+            )?;
+            Ok::<(), TracerError>(())
+        })();
+        match result {
+            Ok(()) => Ok(backend),
+            Err(e) => {
+                let _ = uninstall(gil, &backend);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn uninstall(gil: &Gil, backend: &Backend) -> Result<(), TracerError> {
+        let Some(id) = backend.tool_id else {
+            return Ok(());
+        };
+        let sys = py::import(gil, "sys")?;
+        let monitoring = py::getattr(gil, sys.as_ptr(), "monitoring")?;
+        let mon = monitoring.as_ptr();
+        let id_obj = py::int(gil, id)?;
+        let zero = py::int(gil, 0)?;
+        let first =
+            py::call_method(gil, mon, "set_events", &[id_obj.as_ptr(), zero.as_ptr()]).map(drop);
+        for &ev in &backend.events {
+            let ev_obj = py::int(gil, ev)?;
+            // SAFETY: GIL held; None is a valid argument.
+            let _ = py::call_method(
+                gil,
+                mon,
+                "register_callback",
+                &[id_obj.as_ptr(), ev_obj.as_ptr(), unsafe { Py_None() }],
+            );
+        }
+        let freed = py::call_method(gil, mon, "free_tool_id", &[id_obj.as_ptr()]).map(drop);
+        first.and(freed).map_err(TracerError::Python)
+    }
+}
+
+#[cfg(not(Py_3_12))]
+#[allow(non_upper_case_globals)] // the C API's PyTrace_* constants, matched on
+mod legacy {
+    use std::ffi::{c_char, c_int};
+
+    use super::*;
+
+    unsafe extern "C" {
+        /// Sets the profile function of any thread state (exported, underscored, in 3.11).
+        fn _PyEval_SetProfile(
+            tstate: *mut PyThreadState,
+            func: Option<Py_tracefunc>,
+            arg: *mut PyObject,
+        ) -> c_int;
+    }
+
+    /// What install changed, to be put back.
+    #[derive(Default)]
+    pub struct Backend {
+        /// `threading`'s previous profile hook, when `threading` was imported at start.
+        previous_thread_hook: Option<*mut PyObject>,
+        /// Whether `_thread.start_new_thread` was replaced by our wrapper.
+        wrapped_start: bool,
+    }
+
+    /// The real `_thread.start_new_thread` (kept for the life of the process: `threading`,
+    /// imported while tracing, keeps calling our wrapper, which then needs it).
+    static mut ORIGINAL_START: *mut PyObject = null_mut();
+
+    static mut START_DEF: PyMethodDef = PyMethodDef {
+        ml_name: c"start_new_thread".as_ptr() as *const c_char,
+        ml_meth: PyMethodDefPointer {
+            PyCFunctionFast: start_new_thread,
+        },
+        ml_flags: METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    };
+
+    static mut TRAMPOLINE_DEF: PyMethodDef = PyMethodDef {
+        ml_name: c"pyrometer_thread".as_ptr() as *const c_char,
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: trampoline,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: std::ptr::null(),
+    };
+
+    /// Stands in for `_thread.start_new_thread(function, args[, kwargs])`: while tracing, the
+    /// new thread starts in [`trampoline`], which installs the profile function first.
+    unsafe extern "C" fn start_new_thread(
+        _slf: *mut PyObject,
+        args: *mut *mut PyObject,
+        nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        // SAFETY: GIL held; `args` holds `nargs` borrowed references; ORIGINAL_START was set at
+        // install and is never released.
+        unsafe {
+            let original = ORIGINAL_START;
+            let pass_through = || PyObject_Vectorcall(original, args, nargs as usize, null_mut());
+            if !crate::is_active() || !(2..=3).contains(&nargs) {
+                return pass_through();
+            }
+            let kwargs = if nargs == 3 { *args.add(2) } else { Py_None() };
+            let packed = PyTuple_Pack(3, *args, *args.add(1), kwargs);
+            if packed.is_null() {
+                return null_mut();
+            }
+            let start = PyCFunction_NewEx(&raw mut TRAMPOLINE_DEF, packed, null_mut());
+            Py_DECREF(packed);
+            if start.is_null() {
+                return null_mut();
+            }
+            let empty = PyTuple_New(0);
+            let result = if empty.is_null() {
+                null_mut()
+            } else {
+                let call_args = PyTuple_Pack(2, start, empty);
+                Py_DECREF(empty);
+                if call_args.is_null() {
+                    null_mut()
+                } else {
+                    let r = PyObject_Call(original, call_args, null_mut());
+                    Py_DECREF(call_args);
+                    r
+                }
+            };
+            Py_DECREF(start);
+            result
+        }
+    }
+
+    /// The first thing a thread started while tracing runs: `self` is `(function, args, kwargs)`.
+    unsafe extern "C" fn trampoline(
+        packed: *mut PyObject,
+        _unused: *mut PyObject,
+    ) -> *mut PyObject {
+        // SAFETY: GIL held in the new thread; `packed` is the 3-tuple built above.
+        unsafe {
+            if crate::is_active() {
+                PyEval_SetProfile(Some(profile), null_mut());
+            }
+            let function = PyTuple_GetItem(packed, 0);
+            let args = PyTuple_GetItem(packed, 1);
+            let kwargs = PyTuple_GetItem(packed, 2);
+            let kwargs = if kwargs == Py_None() {
+                null_mut()
+            } else {
+                kwargs
+            };
+            PyObject_Call(function, args, kwargs)
+        }
+    }
+
+    /// The C profile function.
+    unsafe extern "C" fn profile(
+        _obj: *mut PyObject,
+        frame: *mut PyFrameObject,
+        what: c_int,
+        arg: *mut PyObject,
+    ) -> c_int {
+        guarded(|| {
+            // SAFETY: the interpreter passes a live frame (and for C events the callable); GIL held.
+            unsafe {
+                match what {
+                    PyTrace_CALL => {
+                        let code = PyFrame_GetCode(frame).cast::<PyObject>();
+                        enter(code as usize, |_| code_function(code));
+                        Py_DECREF(code);
+                    }
+                    PyTrace_RETURN => leave(),
+                    PyTrace_C_CALL
+                        if BUILTINS.load(Ordering::Relaxed) && PyCFunction_Check(arg) != 0 =>
+                    {
+                        enter_cfunction(arg);
+                    }
+                    PyTrace_C_RETURN | PyTrace_C_EXCEPTION
+                        if BUILTINS.load(Ordering::Relaxed) && PyCFunction_Check(arg) != 0 =>
+                    {
+                        leave();
+                    }
+                    _ => {}
+                }
+            }
+        });
+        0
+    }
+
+    static mut THREAD_HOOK_DEF: PyMethodDef = PyMethodDef {
+        ml_name: c"pyrometer_thread_start".as_ptr() as *const c_char,
+        ml_meth: PyMethodDefPointer {
+            PyCFunctionFast: thread_hook,
+        },
+        ml_flags: METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    };
+
+    /// Installed with `threading.setprofile`: a new thread calls it (through `sys.setprofile`'s
+    /// trampoline) with its first event. It puts the C profile function in its place for this
+    /// thread and handles that event.
+    unsafe extern "C" fn thread_hook(
+        _slf: *mut PyObject,
+        args: *mut *mut PyObject,
+        nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        // SAFETY: the trampoline passes (frame, event, arg); GIL held.
+        unsafe {
+            if crate::is_active() {
+                PyEval_SetProfile(Some(profile), null_mut());
+                if nargs == 3 {
+                    let what = match py::str_of(*args.add(1)).as_deref() {
+                        Some("call") => Some(PyTrace_CALL),
+                        Some("return") => Some(PyTrace_RETURN),
+                        Some("c_call") => Some(PyTrace_C_CALL),
+                        Some("c_return") => Some(PyTrace_C_RETURN),
+                        Some("c_exception") => Some(PyTrace_C_EXCEPTION),
+                        _ => None,
+                    };
+                    if let Some(what) = what {
+                        profile(
+                            null_mut(),
+                            (*args).cast::<PyFrameObject>(),
+                            what,
+                            *args.add(2),
+                        );
+                    }
+                }
+            } else {
+                PyEval_SetProfile(None, null_mut());
+            }
+            Py_NewRef(Py_None())
+        }
+    }
+
+    /// Calls `f` with every thread state of this interpreter.
+    fn each_thread(
+        mut f: impl FnMut(*mut PyThreadState) -> Result<(), TracerError>,
+    ) -> Result<(), TracerError> {
+        // SAFETY: GIL held by the callers; the thread list cannot change while we hold it.
+        unsafe {
+            let mut ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+            while !ts.is_null() {
+                f(ts)?;
+                ts = PyThreadState_Next(ts);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn install(gil: &Gil, _options: Options) -> Result<Backend, TracerError> {
+        let mut backend = Backend::default();
+        let result = (|| {
+            // Threads that `threading` starts later (if it is imported already: importing it
+            // ourselves would change the program's shutdown).
+            if let Some(threading) = py::imported(gil, "threading") {
+                let previous = py::call_method(gil, threading.as_ptr(), "getprofile", &[])?;
+                // SAFETY: GIL held; the definition is static.
+                let hook = Owned::new(gil, unsafe {
+                    PyCFunction_NewEx(&raw mut THREAD_HOOK_DEF, null_mut(), null_mut())
+                })?;
+                py::call_method(gil, threading.as_ptr(), "setprofile", &[hook.as_ptr()])?;
+                backend.previous_thread_hook = Some(previous.into_raw());
+            }
+            // Threads started through `_thread` directly, or by `threading` imported later.
+            let thread = py::import(gil, "_thread")?;
+            // SAFETY: GIL held; the original is kept forever once taken.
+            unsafe {
+                if ORIGINAL_START.is_null() {
+                    ORIGINAL_START =
+                        py::getattr(gil, thread.as_ptr(), "start_new_thread")?.into_raw();
+                }
+            }
+            // SAFETY: GIL held; the definition is static.
+            let wrapper = Owned::new(gil, unsafe {
+                PyCFunction_NewEx(&raw mut START_DEF, null_mut(), null_mut())
+            })?;
+            let name = py::cstring("start_new_thread");
+            // SAFETY: GIL held; both objects are alive.
+            if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), wrapper.as_ptr()) }
+                < 0
+            {
+                return Err(TracerError::Python(py::take_error()));
+            }
+            backend.wrapped_start = true;
+            each_thread(|ts| {
+                // SAFETY: GIL held; `ts` is a live thread state of this interpreter.
+                if unsafe { _PyEval_SetProfile(ts, Some(profile), null_mut()) } < 0 {
+                    return Err(TracerError::Python(py::take_error()));
+                }
+                Ok(())
+            })
+        })();
+        match result {
+            Ok(()) => Ok(backend),
+            Err(e) => {
+                let _ = uninstall(gil, &backend);
+                Err(e)
+            }
+        }
+    }
+
+    pub fn uninstall(gil: &Gil, backend: &Backend) -> Result<(), TracerError> {
+        let cleared = each_thread(|ts| {
+            // SAFETY: GIL held; `ts` is a live thread state of this interpreter.
+            if unsafe { _PyEval_SetProfile(ts, None, null_mut()) } < 0 {
+                return Err(TracerError::Python(py::take_error()));
+            }
+            Ok(())
+        });
+        if backend.wrapped_start {
+            let thread = py::import(gil, "_thread")?;
+            let name = py::cstring("start_new_thread");
+            // SAFETY: GIL held; ORIGINAL_START is alive for the life of the process.
+            if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), ORIGINAL_START) } < 0
+            {
+                return Err(TracerError::Python(py::take_error()));
+            }
+        }
+        if let Some(previous) = backend.previous_thread_hook {
+            let restored = match py::imported(gil, "threading") {
+                Some(threading) => {
+                    py::call_method(gil, threading.as_ptr(), "setprofile", &[previous]).map(drop)
+                }
+                None => Ok(()),
+            };
+            // SAFETY: GIL held; we owned this reference since install.
+            unsafe { Py_DECREF(previous) };
+            restored?;
+        }
+        cleared
+    }
+}

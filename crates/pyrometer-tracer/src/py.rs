@@ -1,0 +1,270 @@
+//! Small wrappers over the CPython C API used off the hot path (setup, naming, snapshots).
+//! Every function here requires the GIL, which the [`Gil`] token stands for.
+
+use std::ffi::{CStr, CString, c_char};
+use std::marker::PhantomData;
+use std::ptr::null_mut;
+
+use pyo3_ffi::*;
+
+/// Proof that the calling thread holds the GIL. Not `Send`.
+pub struct Gil(PhantomData<*mut ()>);
+
+impl Gil {
+    /// # Safety
+    /// The calling thread must hold the GIL for as long as the token lives.
+    pub unsafe fn assume() -> Gil {
+        Gil(PhantomData)
+    }
+}
+
+/// A strong reference, released on drop (the GIL must be held then too: these never outlive
+/// the call that made them).
+pub struct Owned(pub *mut PyObject);
+
+impl Owned {
+    /// Takes ownership of a new reference; `Err` with the pending exception's text when null.
+    pub fn new(_gil: &Gil, ptr: *mut PyObject) -> Result<Owned, String> {
+        if ptr.is_null() {
+            Err(take_error())
+        } else {
+            Ok(Owned(ptr))
+        }
+    }
+
+    pub fn as_ptr(&self) -> *mut PyObject {
+        self.0
+    }
+
+    pub fn into_raw(self) -> *mut PyObject {
+        let p = self.0;
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        // SAFETY: `Owned` holds a strong reference and is only created and dropped under the GIL.
+        unsafe { Py_DECREF(self.0) };
+    }
+}
+
+/// The pending exception, put aside (3.12 has one object; 3.11 a type/value/traceback triple).
+struct SavedError {
+    #[cfg(Py_3_12)]
+    exc: *mut PyObject,
+    #[cfg(not(Py_3_12))]
+    triple: [*mut PyObject; 3],
+}
+
+impl SavedError {
+    /// # Safety
+    /// The GIL must be held.
+    unsafe fn fetch() -> SavedError {
+        #[cfg(Py_3_12)]
+        return SavedError {
+            // SAFETY: GIL held per this function's contract.
+            exc: unsafe { PyErr_GetRaisedException() },
+        };
+        #[cfg(not(Py_3_12))]
+        {
+            let mut triple = [null_mut(); 3];
+            // SAFETY: GIL held; the three out-pointers are valid.
+            unsafe {
+                #[allow(deprecated)]
+                PyErr_Fetch(&mut triple[0], &mut triple[1], &mut triple[2]);
+            }
+            SavedError { triple }
+        }
+    }
+
+    /// The exception object (normalized), as a new reference, consuming the saved state.
+    /// # Safety
+    /// The GIL must be held.
+    unsafe fn into_value(self) -> *mut PyObject {
+        #[cfg(Py_3_12)]
+        return self.exc;
+        #[cfg(not(Py_3_12))]
+        // SAFETY: GIL held; the triple came from PyErr_Fetch and is owned here.
+        unsafe {
+            let [mut t, mut v, mut tb] = self.triple;
+            if t.is_null() {
+                return null_mut();
+            }
+            #[allow(deprecated)]
+            PyErr_NormalizeException(&mut t, &mut v, &mut tb);
+            Py_XDECREF(t);
+            Py_XDECREF(tb);
+            v
+        }
+    }
+
+    /// Makes the saved exception pending again.
+    /// # Safety
+    /// The GIL must be held.
+    unsafe fn restore(self) {
+        #[cfg(Py_3_12)]
+        // SAFETY: GIL held; ownership of `exc` passes to the interpreter.
+        unsafe {
+            PyErr_SetRaisedException(self.exc)
+        };
+        #[cfg(not(Py_3_12))]
+        // SAFETY: GIL held; ownership of the triple passes to the interpreter.
+        unsafe {
+            #[allow(deprecated)]
+            PyErr_Restore(self.triple[0], self.triple[1], self.triple[2]);
+        }
+    }
+}
+
+/// The text of the pending Python exception (and clears it).
+pub fn take_error() -> String {
+    // SAFETY: called with the GIL held by every caller in this module.
+    unsafe {
+        let exc = SavedError::fetch().into_value();
+        if exc.is_null() {
+            return "unknown error (no exception was set)".into();
+        }
+        let text = PyObject_Str(exc);
+        let message = if text.is_null() {
+            PyErr_Clear();
+            "unprintable exception".to_string()
+        } else {
+            let s = str_of(text).unwrap_or_default();
+            Py_DECREF(text);
+            s
+        };
+        let type_name = CStr::from_ptr((*Py_TYPE(exc)).tp_name)
+            .to_string_lossy()
+            .into_owned();
+        Py_DECREF(exc);
+        format!("{type_name}: {message}")
+    }
+}
+
+/// The UTF-8 text of a `str` object (borrowed pointer); `None` if it is not a str.
+pub fn str_of(obj: *mut PyObject) -> Option<String> {
+    // SAFETY: the GIL is held; PyUnicode_Check accepts any object pointer.
+    unsafe {
+        if obj.is_null() || PyUnicode_Check(obj) == 0 {
+            return None;
+        }
+        let mut len: Py_ssize_t = 0;
+        let data = PyUnicode_AsUTF8AndSize(obj, &mut len);
+        if data.is_null() {
+            PyErr_Clear();
+            return None;
+        }
+        let bytes = std::slice::from_raw_parts(data.cast::<u8>(), len as usize);
+        Some(String::from_utf8_lossy(bytes).into_owned())
+    }
+}
+
+pub fn cstring(s: &str) -> CString {
+    CString::new(s).expect("no NUL in identifiers")
+}
+
+pub fn import(gil: &Gil, name: &str) -> Result<Owned, String> {
+    let name = cstring(name);
+    // SAFETY: GIL held; `name` is a valid C string.
+    Owned::new(gil, unsafe { PyImport_ImportModule(name.as_ptr()) })
+}
+
+/// The module `name` if it has been imported (from `sys.modules`; never imports).
+pub fn imported(gil: &Gil, name: &str) -> Option<Owned> {
+    let name = string(gil, name).ok()?;
+    // SAFETY: GIL held; PyImport_GetModule returns a new reference or null.
+    let module = unsafe { PyImport_GetModule(name.as_ptr()) };
+    if module.is_null() {
+        // SAFETY: GIL held.
+        unsafe { PyErr_Clear() };
+        return None;
+    }
+    Some(Owned(module))
+}
+
+pub fn getattr(gil: &Gil, obj: *mut PyObject, name: &str) -> Result<Owned, String> {
+    let name = cstring(name);
+    // SAFETY: GIL held; `obj` is a live object owned by the caller.
+    Owned::new(gil, unsafe { PyObject_GetAttrString(obj, name.as_ptr()) })
+}
+
+/// Calls `obj.method(*args)` where `args` are borrowed references.
+pub fn call_method(
+    gil: &Gil,
+    obj: *mut PyObject,
+    method: &str,
+    args: &[*mut PyObject],
+) -> Result<Owned, String> {
+    let f = getattr(gil, obj, method)?;
+    call(gil, f.as_ptr(), args)
+}
+
+/// Calls `f(*args)` where `args` are borrowed references.
+pub fn call(gil: &Gil, f: *mut PyObject, args: &[*mut PyObject]) -> Result<Owned, String> {
+    // SAFETY: GIL held; every pointer is a live object; PyTuple_SetItem steals the new references.
+    unsafe {
+        let tuple = Owned::new(gil, PyTuple_New(args.len() as Py_ssize_t))?;
+        for (i, &a) in args.iter().enumerate() {
+            Py_INCREF(a);
+            PyTuple_SetItem(tuple.as_ptr(), i as Py_ssize_t, a);
+        }
+        Owned::new(gil, PyObject_Call(f, tuple.as_ptr(), null_mut()))
+    }
+}
+
+#[cfg_attr(not(Py_3_12), allow(dead_code))] // used by the 3.12+ backend
+pub fn int(gil: &Gil, v: i64) -> Result<Owned, String> {
+    // SAFETY: GIL held.
+    Owned::new(gil, unsafe { PyLong_FromLongLong(v) })
+}
+
+pub fn string(gil: &Gil, s: &str) -> Result<Owned, String> {
+    // SAFETY: GIL held; the pointer and length describe valid UTF-8.
+    Owned::new(gil, unsafe {
+        PyUnicode_FromStringAndSize(s.as_ptr().cast::<c_char>(), s.len() as Py_ssize_t)
+    })
+}
+
+pub fn as_i64(obj: *mut PyObject) -> Option<i64> {
+    // SAFETY: GIL held by callers; PyLong_AsLongLong accepts any object and sets an error on failure.
+    unsafe {
+        let v = PyLong_AsLongLong(obj);
+        if v == -1 && !PyErr_Occurred().is_null() {
+            PyErr_Clear();
+            return None;
+        }
+        Some(v)
+    }
+}
+
+/// `str(getattr(obj, name))` as a Rust string, or `None`.
+pub fn attr_string(gil: &Gil, obj: *mut PyObject, name: &str) -> Option<String> {
+    match getattr(gil, obj, name) {
+        Ok(v) => str_of(v.as_ptr()),
+        Err(_) => None,
+    }
+}
+
+pub fn attr_i64(gil: &Gil, obj: *mut PyObject, name: &str) -> Option<i64> {
+    match getattr(gil, obj, name) {
+        Ok(v) => as_i64(v.as_ptr()),
+        Err(_) => None,
+    }
+}
+
+/// Runs `f` with the pending exception (if any) put aside and restored afterwards, so that
+/// work done inside a hook never disturbs an exception being raised or thrown.
+pub fn preserving_exception<T>(f: impl FnOnce() -> T) -> T {
+    // SAFETY: GIL held by the hook that calls this.
+    unsafe {
+        let saved = SavedError::fetch();
+        let out = f();
+        if !PyErr_Occurred().is_null() {
+            PyErr_Clear();
+        }
+        saved.restore();
+        out
+    }
+}

@@ -1,0 +1,177 @@
+//! Turning the per-thread call trees into a [`Profile`].
+
+use std::ptr::null_mut;
+
+use pyo3_ffi::*;
+use pyrometer_profile::{
+    Counter, FrameId, FrameKind, Meta, Metric, Mode, Profile, ProfileBuilder, StackId,
+};
+use rustc_hash::FxHashMap;
+
+use crate::py::{self, Gil};
+use crate::{Function, State, names};
+
+/// The `threading.Thread` object of the thread with this ident (a new reference), or null.
+/// Reads `threading._active` without running Python code.
+pub(crate) fn find_thread_object(gil: &Gil, ident: u64) -> *mut PyObject {
+    let Some(threading) = py::imported(gil, "threading") else {
+        return null_mut();
+    };
+    let Ok(active) = py::getattr(gil, threading.as_ptr(), "_active") else {
+        return null_mut();
+    };
+    // SAFETY: GIL held; `active` is checked to be a dict; the borrowed item is promoted to a
+    // new reference before anything else runs.
+    unsafe {
+        if PyDict_Check(active.as_ptr()) == 0 {
+            return null_mut();
+        }
+        let Ok(key) = py::Owned::new(gil, PyLong_FromUnsignedLongLong(ident)) else {
+            return null_mut();
+        };
+        let thread = PyDict_GetItem(active.as_ptr(), key.as_ptr());
+        if thread.is_null() {
+            return null_mut();
+        }
+        Py_NewRef(thread)
+    }
+}
+
+/// The name of a thread: from its `threading.Thread` object's `_name` (a plain attribute, so no
+/// Python code runs), or made up from its ident.
+fn thread_name(gil: &Gil, thread: *mut PyObject, ident: u64, main_ident: u64) -> String {
+    if !thread.is_null()
+        && let Some(name) = py::attr_string(gil, thread, "_name")
+    {
+        return name;
+    }
+    if ident == main_ident {
+        "MainThread".into()
+    } else {
+        format!("Thread-{ident}")
+    }
+}
+
+fn main_thread_ident(gil: &Gil) -> u64 {
+    let Some(threading) = py::imported(gil, "threading") else {
+        return main_ident_without_threading(gil);
+    };
+    let Ok(main) = py::getattr(gil, threading.as_ptr(), "_main_thread") else {
+        return 0;
+    };
+    py::attr_i64(gil, main.as_ptr(), "_ident").unwrap_or(0) as u64
+}
+
+/// Without `threading`, the main thread is the one `_thread._get_main_thread_ident` (3.12+)
+/// names, or else the one taking the snapshot (atexit and `pyrometer run` run there).
+fn main_ident_without_threading(gil: &Gil) -> u64 {
+    if let Ok(thread) = py::import(gil, "_thread")
+        && let Ok(ident) = py::call_method(gil, thread.as_ptr(), "_get_main_thread_ident", &[])
+        && let Some(v) = py::as_i64(ident.as_ptr())
+    {
+        return v as u64;
+    }
+    // SAFETY: a plain query of the calling thread.
+    unsafe { PyThread_get_thread_ident() as u64 }
+}
+
+/// Builds the profile from the state. With `live`, the trees are copied and their open calls
+/// closed at `now` in the copy; otherwise they were closed already.
+pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profile {
+    let ns_per_tick = state.calibration.ns_per_tick();
+    let meta = Meta {
+        mode: Mode::Trace,
+        clock: state.clock.name().into(),
+        start_unix_ns: state.start_unix_ns,
+        duration_ns: state.calibration.elapsed_ns(),
+        ..Meta::default()
+    };
+    let mut b = ProfileBuilder::new(meta);
+    b.declare(Metric::Calls);
+    b.declare(Metric::SelfTime);
+    let process = b.process(std::process::id(), None, Vec::new());
+    let main_ident = main_thread_ident(gil);
+
+    let mut frames: FxHashMap<usize, FrameId> = FxHashMap::default();
+    let mut unmatched = 0;
+    for &record in &state.threads {
+        // SAFETY: records are owned by the state, which we hold exclusively (GIL held, hooks
+        // suspended or removed).
+        let record = unsafe { &mut *record };
+        if record.thread.is_null() {
+            record.thread = find_thread_object(gil, record.ident);
+        }
+        let copy;
+        let tree = if live {
+            copy = record.tree.closed_copy(now);
+            &copy
+        } else {
+            &record.tree
+        };
+        unmatched += tree.unmatched_returns;
+        if tree.nodes.len() <= 1 {
+            continue;
+        }
+        let name = thread_name(gil, record.thread, record.ident, main_ident);
+        let thread = b.thread(
+            process,
+            record.ident,
+            record.native_id,
+            &name,
+            record.ident == main_ident,
+        );
+        // Nodes are created after their parents, so one pass in index order maps them all.
+        let mut stacks: Vec<Option<StackId>> = vec![None; tree.nodes.len()];
+        for (i, node) in tree.nodes.iter().enumerate().skip(1) {
+            let frame = *frames
+                .entry(node.key)
+                .or_insert_with(|| add_frame(gil, &mut b, state.functions.get(&node.key)));
+            let location = b.location(frame, 0);
+            let stack = b.stack(stacks[node.parent as usize], location);
+            stacks[i] = Some(stack);
+            if node.calls > 0 {
+                b.add(stack, thread, Metric::Calls, node.calls);
+                b.add(
+                    stack,
+                    thread,
+                    Metric::SelfTime,
+                    (node.self_ticks as f64 * ns_per_tick).round() as u64,
+                );
+            }
+        }
+    }
+    let meta = b.meta_mut();
+    meta.counters = vec![
+        Counter {
+            name: "threads".into(),
+            value: state.threads.len() as u64,
+        },
+        Counter {
+            name: "functions".into(),
+            value: state.functions.len() as u64,
+        },
+        Counter {
+            name: "unmatched_returns".into(),
+            value: unmatched,
+        },
+    ];
+    b.finish()
+}
+
+fn add_frame(gil: &Gil, b: &mut ProfileBuilder, function: Option<&Function>) -> FrameId {
+    match function {
+        Some(Function::Code(code)) => {
+            // SAFETY: GIL held; we hold a strong reference to the code object.
+            let n = unsafe { names::describe_code(gil, *code) };
+            b.frame(
+                &n.name,
+                &n.qualname,
+                &n.file,
+                n.first_line,
+                FrameKind::Python,
+            )
+        }
+        Some(Function::Builtin(n)) => b.frame(&n.label, &n.qualname, "~", 0, FrameKind::Builtin),
+        None => b.frame("<unknown>", "<unknown>", "~", 0, FrameKind::Synthetic),
+    }
+}

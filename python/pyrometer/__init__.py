@@ -1,0 +1,50 @@
+"""pyrometer: find where a Python program spends its time, down to the function and line.
+
+Command line: ``pyrometer run script.py``, ``pyrometer view run.pyro`` (see ``pyrometer --help``).
+
+In code::
+
+    import pyrometer
+
+    with pyrometer.profile() as session:
+        work()
+    print(session.report())
+
+    profiler = pyrometer.Profile()      # a drop-in for cProfile.Profile
+    profiler.runcall(work)
+    profiler.print_stats("cumulative")
+"""
+
+import sys
+
+if sys.version_info < (3, 11) or sys.implementation.name != "cpython":  # pragma: no cover
+    raise ImportError(
+        f"pyrometer supports CPython 3.11 and newer; this is {sys.implementation.name} "
+        f"{sys.version_info.major}.{sys.version_info.minor}"
+    )
+
+from typing import TYPE_CHECKING, Any
+
+from pyrometer._native import ProfileData, PyrometerError, __version__
+
+if TYPE_CHECKING:
+    from pyrometer.profiler import Profile, Session, profile
+
+__all__ = ["Profile", "ProfileData", "PyrometerError", "Session", "__version__", "load", "profile"]
+
+# Imported on first use, so that `pyrometer run`'s child (which imports this package before
+# the program starts) adds as few modules as possible to the program's `sys.modules`.
+_LAZY = {"Profile", "Session", "profile"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from pyrometer import profiler
+
+        return getattr(profiler, name)
+    raise AttributeError(f"module 'pyrometer' has no attribute {name!r}")
+
+
+def load(path: str) -> ProfileData:
+    """Reads a saved profile (``.pyro`` or its JSON export)."""
+    return ProfileData.load(path)

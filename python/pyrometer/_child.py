@@ -1,0 +1,126 @@
+"""The bootstrap of ``pyrometer run``'s child interpreter.
+
+The parent runs ``python -c "import pyrometer._child; pyrometer._child.main()" ARGS...`` and
+passes its instructions in ``PYROMETER_CHILD_*`` environment variables, which are removed
+before the program starts. The program then runs as ``python`` would run it: the same
+``sys.argv``, ``sys.path[0]``, ``__main__`` module, standard streams and exit status.
+
+What the tracer collects is written to the work directory the parent gave: ``profile.pyro``;
+``error.txt`` (one line) when the program cannot start (no such module, a syntax error);
+``started`` once the program is about to run.
+"""
+
+import os
+import sys
+
+_PRELOADED = frozenset(sys.modules)
+
+# The names the interpreter puts in ``__main__`` before running anything.
+_MAIN_KEYS = ("__name__", "__doc__", "__package__", "__loader__", "__spec__", "__annotations__", "__builtins__")
+
+
+def _fail(work_dir: str, message: str) -> None:
+    with open(os.path.join(work_dir, "error.txt"), "w", encoding="utf-8") as f:
+        f.write(message)
+    raise SystemExit(2)
+
+
+def _syntax_error(target: str, error: SyntaxError) -> str:
+    where = f"{target}, line {error.lineno}" if error.lineno else target
+    return f"cannot run {where}: {error.msg}"
+
+
+def _module_code(work_dir: str, name: str, globals_: dict) -> object:
+    """What ``runpy._run_module_as_main`` does before it runs the module's code."""
+    import runpy
+
+    try:
+        if name == "__main__":  # a directory or zip file given as the script
+            _, spec, code = runpy._get_main_module_details(runpy._Error)
+        else:
+            _, spec, code = runpy._get_module_details(name, runpy._Error)
+    except runpy._Error as e:
+        _fail(work_dir, f"cannot run module '{name}': {e}")
+    except SyntaxError as e:
+        _fail(work_dir, _syntax_error(e.filename or name, e))
+    globals_.update(
+        __name__="__main__",
+        __file__=spec.origin,
+        __cached__=spec.cached,
+        __doc__=None,
+        __loader__=spec.loader,
+        __package__=spec.parent,
+        __spec__=spec,
+    )
+    return code
+
+
+def main() -> None:
+    env = os.environ
+    work_dir = env.pop("PYROMETER_CHILD_DIR")
+    env.pop("PYROMETER_CHILD_MODE", None)
+    builtins = env.pop("PYROMETER_CHILD_BUILTINS", "1") == "1"
+    kind = env.pop("PYROMETER_CHILD_KIND")
+    target = env.pop("PYROMETER_CHILD_TARGET")
+    args = sys.argv[1:]
+
+    globals_ = sys.modules["__main__"].__dict__
+    for key in list(globals_):
+        if key not in _MAIN_KEYS:
+            del globals_[key]
+
+    if kind == "script" and os.path.isdir(target):
+        path = os.path.join(os.getcwd(), target)
+        sys.argv[:] = [target, *args]
+        sys.path[0] = path
+        code = _module_code(work_dir, "__main__", globals_)
+    elif kind == "script":
+        path = os.path.abspath(target)
+        try:
+            with open(path, "rb") as f:
+                source = f.read()
+        except OSError as e:
+            _fail(work_dir, f"cannot run '{target}': {e.strerror}")
+        try:
+            code = compile(source, path, "exec", dont_inherit=True)
+        except SyntaxError as e:
+            _fail(work_dir, _syntax_error(target, e))
+        except ValueError as e:
+            _fail(work_dir, f"cannot run '{target}': {e}")
+        sys.argv[:] = [target, *args]
+        sys.path[0] = os.path.dirname(os.path.realpath(path))
+        loader_class = sys.modules["_frozen_importlib_external"].SourceFileLoader
+        globals_["__loader__"] = loader_class("__main__", path)
+        globals_["__file__"] = path
+        globals_["__cached__"] = None
+    elif kind == "module":
+        sys.argv[:] = ["-m", *args]
+        sys.path[0] = os.getcwd()
+        code = _module_code(work_dir, target, globals_)
+        sys.argv[0] = globals_["__file__"]
+    else:
+        try:
+            code = compile(target, "<string>", "exec", dont_inherit=True)
+        except SyntaxError as e:
+            _fail(work_dir, _syntax_error("the -c code", e))
+        sys.argv[:] = ["-c", *args]
+
+    import _signal
+    import atexit
+
+    from pyrometer import _native
+
+    # Registered before the program runs, so it runs after the program's own atexit callbacks
+    # (and after non-daemon threads have finished). The callbacks live in the interpreter, not
+    # in the module: forgetting the module leaves `sys.modules` as the program expects it.
+    atexit.register(_native.child_finish)
+    if "atexit" not in _PRELOADED:
+        del sys.modules["atexit"]
+    os.register_at_fork(after_in_child=_native.child_forget)
+    for signum in (_signal.SIGTERM, _signal.SIGHUP):
+        if _signal.getsignal(signum) == _signal.SIG_DFL:
+            _signal.signal(signum, _native.child_signal)
+    os._exit = _native.child_os_exit
+    with open(os.path.join(work_dir, "started"), "w"):
+        pass
+    _native.child_exec(code, globals_, work_dir, builtins)

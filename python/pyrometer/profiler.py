@@ -1,0 +1,155 @@
+"""In-process profiling: ``pyrometer.Profile`` (a drop-in for ``cProfile.Profile``) and
+``pyrometer.profile()`` (a context manager and decorator)."""
+
+from __future__ import annotations
+
+import functools
+import marshal
+import os
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pyrometer import _native
+from pyrometer._native import PyrometerError, ProfileData
+
+__all__ = ["Profile", "Session", "profile"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Profile(_native.Tracer):
+    """Exact function-level profiling with ``cProfile.Profile``'s interface.
+
+    Every thread is profiled, including threads started while profiling is on. ``stats``,
+    ``print_stats``, ``dump_stats`` and ``pstats.Stats(profile)`` behave as with cProfile.
+    """
+
+    stats: dict[tuple[str, int, str], tuple[Any, ...]]
+
+    def __init__(self, timer: Callable[[], float] | None = None, timeunit: float = 0.0,
+                 subcalls: bool = True, builtins: bool = True) -> None:
+        if timer is not None:
+            raise PyrometerError("pyrometer.Profile measures with its own clock; custom timers are not supported")
+        self.stats = {}
+
+    def create_stats(self) -> None:
+        self.disable()
+        self.snapshot_stats()
+
+    def snapshot_stats(self) -> None:
+        self.stats = marshal.loads(self.snapshot().render("pstats"))
+
+    def print_stats(self, sort: str | int | tuple[str, ...] = -1) -> None:
+        import pstats
+
+        if not isinstance(sort, tuple):
+            sort = (sort,)
+        pstats.Stats(self).strip_dirs().sort_stats(*sort).print_stats()
+
+    def dump_stats(self, file: str | os.PathLike[str]) -> None:
+        with open(file, "wb") as f:
+            self.create_stats()
+            marshal.dump(self.stats, f)
+
+    def run(self, cmd: str) -> Profile:
+        import __main__
+
+        namespace = __main__.__dict__
+        return self.runctx(cmd, namespace, namespace)
+
+    def runctx(self, cmd: str, globals: dict[str, Any], locals: dict[str, Any] | None) -> Profile:  # noqa: A002
+        self.enable()
+        try:
+            exec(cmd, globals, locals)
+        finally:
+            self.disable()
+        return self
+
+    def runcall(self, func: Callable[..., Any], /, *args: Any, **kw: Any) -> Any:
+        self.enable()
+        try:
+            return func(*args, **kw)
+        finally:
+            self.disable()
+
+    def __enter__(self) -> Profile:
+        self.enable()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.disable()
+
+    def profile_data(self) -> ProfileData:
+        """What was collected, as pyrometer's own profile (for ``report``/``save``/``export``)."""
+        return self.snapshot()
+
+
+class Session:
+    """A profiling session: ``with`` it, or decorate functions with it, then read the result
+    with ``report()``, ``save(path)`` or ``export(path)``."""
+
+    def __init__(self, mode: str = "trace", builtins: bool = True) -> None:
+        if mode != "trace":
+            raise PyrometerError(f"unknown profiling mode '{mode}' (available: trace)")
+        self.mode = mode
+        self._tracer = _native.Tracer(builtins=builtins)
+        self._depth = 0
+
+    def start(self) -> Session:
+        if self._depth == 0:
+            self._tracer.enable()
+        self._depth += 1
+        return self
+
+    def stop(self) -> Session:
+        if self._depth > 0:
+            self._depth -= 1
+            if self._depth == 0:
+                self._tracer.disable()
+        return self
+
+    def __enter__(self) -> Session:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __call__(self, func: F) -> F:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with self:
+                return func(*args, **kwargs)
+
+        wrapper.session = self  # type: ignore[attr-defined]
+        wrapper.report = self.report  # type: ignore[attr-defined]
+        wrapper.save = self.save  # type: ignore[attr-defined]
+        wrapper.export = self.export  # type: ignore[attr-defined]
+        return wrapper  # type: ignore[return-value]
+
+    @property
+    def data(self) -> ProfileData:
+        """What was collected so far."""
+        return self._tracer.snapshot()
+
+    def report(self, *, sort: str | None = None, top: int | None = None, tree: bool = False,
+               callers: str | None = None, callees: str | None = None, color: bool = False) -> str:
+        """The text report (as ``pyrometer view`` prints it)."""
+        return self.data.report(sort=sort, top=top, tree=tree, callers=callers, callees=callees, color=color)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Saves the profile as a ``.pyro`` file (``pyrometer view`` reads it)."""
+        self.data.save(os.fspath(path))
+
+    def export(self, path: str | os.PathLike[str], format: str | None = None) -> None:  # noqa: A002
+        """Writes pstats, speedscope, collapsed, svg or json, by extension or ``format``."""
+        self.data.export(os.fspath(path), format)
+
+
+def profile(func: F | None = None, /, *, mode: str = "trace", builtins: bool = True) -> Any:
+    """Profile a block (``with pyrometer.profile() as p:``) or a function (``@pyrometer.profile``
+    or ``@pyrometer.profile()``); the session (or the decorated function) has ``report()``,
+    ``save(path)`` and ``export(path)``."""
+    session = Session(mode=mode, builtins=builtins)
+    if func is not None:
+        return session(func)
+    return session

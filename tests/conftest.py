@@ -1,0 +1,191 @@
+"""Shared helpers: running the installed ``pyrometer`` command and reading what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+SCRIPTS = TESTS / "scripts"
+PYPERF_SHIM = TESTS / "pyperf_shim"
+EXACT_SITE = TESTS / "exact_site"
+
+
+def pyrometer_command() -> list[str]:
+    """The console script installed next to this interpreter, else ``python -m pyrometer``."""
+    script = Path(sys.executable).parent / "pyrometer"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "pyrometer"]
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def __str__(self) -> str:
+        return f"exit {self.returncode}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
+
+
+def base_env(tmp_path: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYROMETER_DIR"] = str(tmp_path / ".pyrometer")
+    env["PYTHONHASHSEED"] = "0"
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def run(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, input: str | None = None,
+        timeout: float = 300) -> Result:
+    proc = subprocess.run(args, cwd=cwd, env=env, input=input if input is not None else "",
+                          capture_output=True, text=True, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def pyrometer(tmp_path: Path):
+    """Runs ``pyrometer ARGS…`` in ``tmp_path`` (runs are saved under it)."""
+
+    def call(*args: str, input: str | None = None, env: dict[str, str] | None = None,
+             cwd: Path | None = None, timeout: float = 300) -> Result:
+        full_env = base_env(tmp_path)
+        full_env.update(env or {})
+        return run([*pyrometer_command(), *args], cwd or tmp_path, env=full_env, input=input, timeout=timeout)
+
+    return call
+
+
+def saved_profile(result: Result) -> Path:
+    """The .pyro path a ``run`` says it saved."""
+    for line in result.stderr.splitlines():
+        if line.startswith("pyrometer: profile saved to "):
+            return Path(line.removeprefix("pyrometer: profile saved to ").split(" (")[0])
+    raise AssertionError(f"no saved profile in:\n{result}")
+
+
+# --- cProfile semantics, recomputed independently from pyrometer's JSON export --------------
+
+Key = tuple[str, int, str]
+
+HARNESS = {
+    ("~", 0, "<built-in method builtins.exec>"),
+    ("~", 0, "<method 'disable' of '_lsprof.Profiler' objects>"),
+}
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-f]+")
+
+
+def _clean(key: Key) -> Key:
+    """Some built-ins are named with an object's address (`… of type object at 0x…`), which
+    differs from run to run."""
+    return (key[0], key[1], _ADDRESS.sub(" at 0x…", key[2]))
+
+
+def pstats_counts(stats: dict) -> dict[Key, tuple[int, int, dict[Key, tuple[int, int]]]]:
+    """Call counts of a pstats dictionary (cProfile's, or ours), without cProfile's own harness
+    entries: ``{func: (primitive, total, {caller: (total, primitive)})}``."""
+    out = {}
+    for func, (cc, nc, _tt, _ct, callers) in stats.items():
+        if func in HARNESS:
+            continue
+        out[_clean(func)] = (cc, nc, {_clean(c): (v[0], v[1]) for c, v in callers.items() if c not in HARNESS})
+    return out
+
+
+def counts_from_json(path: Path, root_file: str | None = None, main_thread_only: bool = True):
+    """cProfile-style call counts computed from a pyrometer JSON export's call tree, over the
+    subtrees whose root is the ``<module>`` of ``root_file`` (the program itself, leaving out
+    what ran at interpreter exit), in the main thread."""
+    doc = json.loads(Path(path).read_text())["profile"]
+    strings = doc["strings"]
+    frames = doc["frames"]
+    locations = doc["locations"]
+    stacks = doc["stacks"]
+    samples = doc["samples"]
+    calls_column = next(c["values"] for c in samples["columns"] if c["metric"] == "calls")
+    threads = doc["threads"]
+
+    def key(frame_id: int) -> Key:
+        f = frames[frame_id]
+        if f["kind"] in ("builtin", "synthetic"):
+            return _clean(("~", 0, strings[f["name"]]))
+        return (strings[f["file"]], f["line"], strings[f["name"]])
+
+    stack_key = [key(locations[s["location"]]["frame"]) for s in stacks]
+    calls = defaultdict(int)
+    for stack, thread, value in zip(samples["stack"], samples["thread"], calls_column):
+        if main_thread_only and not threads[thread]["is_main"]:
+            continue
+        calls[stack] += value
+    children = defaultdict(list)
+    roots = []
+    for i, s in enumerate(stacks):
+        if s["parent"] is None:
+            roots.append(i)
+        else:
+            children[s["parent"]].append(i)
+    if root_file is not None:
+        roots = [r for r in roots if stack_key[r][0] == root_file and stack_key[r][2] == "<module>"]
+
+    total = defaultdict(int)
+    primitive = defaultdict(int)
+    edges: dict[Key, dict[Key, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    open_keys: dict[Key, int] = defaultdict(int)
+    open_edges: dict[tuple[Key, Key], int] = defaultdict(int)
+    work: list[tuple[str, int]] = [("enter", r) for r in reversed(roots)]
+    while work:
+        step, s = work.pop()
+        k = stack_key[s]
+        parent = stacks[s]["parent"]
+        pk = stack_key[parent] if parent is not None else None
+        if step == "enter":
+            n = calls.get(s, 0)
+            total[k] += n
+            if open_keys[k] == 0:
+                primitive[k] += n
+            open_keys[k] += 1
+            if pk is not None:
+                edge = edges[k][pk]
+                edge[0] += n
+                if open_edges[(pk, k)] == 0:
+                    edge[1] += n
+                open_edges[(pk, k)] += 1
+            work.append(("leave", s))
+            work.extend(("enter", c) for c in reversed(children[s]))
+        else:
+            open_keys[k] -= 1
+            if pk is not None:
+                open_edges[(pk, k)] -= 1
+    # cProfile's own `exec` is left out of its counts (see HARNESS); leave every `exec` out here.
+    return {
+        k: (primitive[k], total[k], {c: tuple(v) for c, v in edges[k].items() if v[0] and c not in HARNESS})
+        for k in total
+        if total[k] and k not in HARNESS
+    }
+
+
+def diff_counts(ours: dict, theirs: dict, limit: int = 15) -> str:
+    """A readable account of how two count dictionaries differ (empty when equal)."""
+    lines = []
+    for k in sorted(set(ours) | set(theirs), key=str):
+        a, b = ours.get(k), theirs.get(k)
+        if a == b:
+            continue
+        if a is None or b is None:
+            lines.append(f"{k}: ours={a and a[:2]} cProfile={b and b[:2]}")
+            continue
+        if a[:2] != b[:2]:
+            lines.append(f"{k}: ours (cc, nc)={a[:2]} cProfile={b[:2]}")
+        for c in sorted(set(a[2]) | set(b[2]), key=str):
+            if a[2].get(c) != b[2].get(c):
+                lines.append(f"  {c} -> {k}: ours={a[2].get(c)} cProfile={b[2].get(c)}")
+    return "\n".join(lines[:limit]) + (f"\n… {len(lines) - limit} more" if len(lines) > limit else "")

@@ -1,0 +1,50 @@
+"""A stand-in for pyperf that runs a pyperformance benchmark once, in-process, for a fixed
+number of loops (``PYROMETER_BENCH_LOOPS``, default 1): no worker processes, no calibration,
+no timing. The exactness tests and the overhead benchmark put it first on ``PYTHONPATH`` so that
+the same deterministic work runs bare, under cProfile and under pyrometer."""
+
+import argparse
+import asyncio
+import os
+import time
+
+perf_counter = time.perf_counter
+
+__all__ = ["Runner", "perf_counter"]
+
+
+def _loops() -> int:
+    return int(os.environ.get("PYROMETER_BENCH_LOOPS", "1"))
+
+
+class Runner:
+    def __init__(self, *args, **kwargs):
+        self.metadata = {}
+        self.argparser = argparse.ArgumentParser()
+        self.args = None
+
+    def parse_args(self, args=None):
+        self.args, _ = self.argparser.parse_known_args([] if args is None else args)
+        return self.args
+
+    def _args(self):
+        if self.args is None:
+            self.parse_args()
+        return self.args
+
+    def bench_func(self, name, func, *args, inner_loops=None, metadata=None):
+        self._args()
+        for _ in range(_loops()):
+            func(*args)
+
+    def bench_time_func(self, name, time_func, *args, inner_loops=None, metadata=None):
+        self._args()
+        return time_func(_loops(), *args)
+
+    def bench_async_func(self, name, func, *args, inner_loops=None, metadata=None):
+        self._args()
+        for _ in range(_loops()):
+            asyncio.run(func(*args))
+
+    def bench_command(self, name, command):
+        raise SystemExit("bench_command benchmarks are not supported by the shim")

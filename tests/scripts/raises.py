@@ -1,0 +1,9 @@
+def inner():
+    raise RuntimeError("the program failed")
+
+
+def outer():
+    inner()
+
+
+outer()

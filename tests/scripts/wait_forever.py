@@ -1,0 +1,18 @@
+"""Works, announces it is ready, then waits until killed from outside."""
+
+import sys
+import time
+
+
+def work():
+    return sum(i * i for i in range(20000))
+
+
+def idle():
+    while True:
+        time.sleep(0.05)
+
+
+work()
+print("ready", flush=True)
+idle()
