@@ -155,6 +155,9 @@ impl Aggregate {
         flags: Flags,
         code: impl Fn(u64) -> Option<&'a CodeInfo>,
     ) -> bool {
+        if frames.is_empty() {
+            return true;
+        }
         let last = self.last.entry((process, tstate)).or_default();
         let same = last.key.len() == frames.len()
             && last
@@ -178,6 +181,8 @@ impl Aggregate {
                     })
                 };
                 let Some(frame) = self.frame_for(process, f.serial, &lookup) else {
+                    // Forget the previous stack (its key was taken above).
+                    self.last.remove(&(process, tstate));
                     return false;
                 };
                 let n = Node {
@@ -288,5 +293,94 @@ impl Aggregate {
             }
         }
         b.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::code::CodeKey;
+    use crate::linetable::LineTable;
+
+    fn code(serial: u32, name: &str) -> CodeInfo {
+        CodeInfo {
+            serial,
+            key: CodeKey {
+                ob_type: 1,
+                filename: 2,
+                name: 3,
+                qualname: 4,
+                linetable: 5,
+                first_line: 1,
+            },
+            name: Arc::from(name),
+            qualname: Arc::from(name),
+            filename: Arc::from("m.py"),
+            first_line: 1,
+            lines: LineTable::default(),
+        }
+    }
+
+    #[test]
+    fn repeated_stacks_are_counted_on_one_row_and_replay_into_a_valid_profile() {
+        let codes = [code(0, "main"), code(1, "f"), code(2, "g")];
+        let lookup = |addr: u64| codes.get(addr as usize);
+        let f = |c: u64, line: u32| RawFrame {
+            code: c,
+            serial: c as u32,
+            line,
+        };
+        let mut agg = Aggregate::default();
+        let p = agg.add_process(10, None, vec!["python".into()]);
+        let t = agg.thread(p, 1, 10, || ("MainThread".into(), true));
+        let cpu = Flags {
+            on_cpu: true,
+            holds_gil: true,
+        };
+        // Leaf first, as the reader returns them.
+        let fg = [f(2, 7), f(1, 3), f(0, 1)];
+        let ff = [f(1, 4), f(0, 1)];
+        for _ in 0..3 {
+            assert!(agg.record(p, 0xa, t, &fg, cpu, lookup));
+        }
+        assert!(agg.record(p, 0xa, t, &ff, Flags::default(), lookup));
+        assert!(agg.record(p, 0xa, t, &fg, cpu, lookup));
+        // A code object the reader cannot describe: the sample is refused.
+        assert!(!agg.record(p, 0xa, t, &[f(9, 1)], cpu, lookup));
+        assert_eq!(agg.total_samples(), 5);
+        let profile = agg.to_profile(Meta::default());
+        profile.validate().unwrap();
+        assert_eq!(profile.total(Metric::WallSamples), 5);
+        assert_eq!(profile.total(Metric::CpuSamples), 4);
+        assert_eq!(profile.total(Metric::GilSamples), 4);
+        assert_eq!(profile.frames.len(), 3);
+        // main -> f:3 -> g:7 and main -> f:4 share the root.
+        let rows: Vec<Vec<(String, u32)>> = profile
+            .samples
+            .stack
+            .iter()
+            .map(|&s| {
+                profile
+                    .stack_frames(s)
+                    .into_iter()
+                    .map(|l| {
+                        let loc = profile.locations[l as usize];
+                        let name = profile.frames[loc.frame as usize].name;
+                        (profile.string(name).to_owned(), loc.line)
+                    })
+                    .collect()
+            })
+            .collect();
+        assert!(rows.contains(&vec![("main".into(), 1), ("f".into(), 3), ("g".into(), 7)]));
+        assert!(rows.contains(&vec![("main".into(), 1), ("f".into(), 4)]));
+        assert_eq!(
+            profile
+                .samples
+                .column(Metric::WallSamples)
+                .unwrap()
+                .iter()
+                .max(),
+            Some(&4)
+        );
     }
 }

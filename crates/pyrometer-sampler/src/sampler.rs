@@ -715,7 +715,12 @@ impl Sampler {
             sample_interval_ns: Some((1e9 / self.config.rate_hz.max(0.001)) as u64),
             clock: "monotonic".to_owned(),
             counters: counters.to_meta(),
-            command: command_line(self.root),
+            command: self
+                .agg
+                .processes()
+                .first()
+                .map(|p| p.command.clone())
+                .unwrap_or_default(),
             ..Meta::default()
         };
         let mut profile = self.agg.to_profile(meta);
