@@ -26,6 +26,7 @@ pub enum ThreadState {
 pub struct CpuStates {
     pid: u32,
     files: FxHashMap<u64, File>,
+    syscall_files: FxHashMap<u64, File>,
     buf: Vec<u8>,
     reads: u64,
 }
@@ -35,6 +36,7 @@ impl CpuStates {
         CpuStates {
             pid,
             files: FxHashMap::default(),
+            syscall_files: FxHashMap::default(),
             buf: vec![0; 512],
             reads: 0,
         }
@@ -78,9 +80,44 @@ impl CpuStates {
         }
     }
 
+    /// The state of a thread that is stopped (blocking mode), from
+    /// `/proc/PID/task/TID/syscall`: a thread stopped inside a system call was waiting in the
+    /// kernel (idle); one stopped in user space (`-1 …`) was running. (Its `stat` state would
+    /// only say "stopped", and reading it after the resume finds sleepers briefly woken.)
+    pub fn paused_state(&mut self, tid: u64) -> ThreadState {
+        if tid == 0 {
+            return ThreadState::Unknown;
+        }
+        if !self.syscall_files.contains_key(&tid) {
+            match File::open(format!("/proc/{}/task/{tid}/syscall", self.pid)) {
+                Ok(f) => {
+                    self.syscall_files.insert(tid, f);
+                }
+                Err(_) => return ThreadState::Unknown,
+            }
+        }
+        let Some(f) = self.syscall_files.get(&tid) else {
+            return ThreadState::Unknown;
+        };
+        self.reads += 1;
+        let n = match f.read_at(&mut self.buf, 0) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.syscall_files.remove(&tid);
+                return ThreadState::Unknown;
+            }
+        };
+        match self.buf[..n].split(|&b| b == b' ').next() {
+            Some(b"-1") | Some(b"running\n") | Some(b"running") => ThreadState::Running,
+            Some(nr) if !nr.is_empty() && nr.iter().all(u8::is_ascii_digit) => ThreadState::Idle,
+            _ => ThreadState::Unknown,
+        }
+    }
+
     /// Closes the files of threads not in `alive`.
     pub fn retain(&mut self, alive: impl Fn(u64) -> bool) {
         self.files.retain(|tid, _| alive(*tid));
+        self.syscall_files.retain(|tid, _| alive(*tid));
     }
 }
 

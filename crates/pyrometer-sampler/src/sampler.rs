@@ -157,6 +157,8 @@ struct Target {
     last_reattach_ns: u64,
     /// Counters of readers replaced by a re-attach.
     retired: Counters,
+    /// Blocking mode: on-CPU states read while the threads were stopped, by TID.
+    pre_states: Vec<(u64, ThreadState)>,
 }
 
 /// Ticks of unreadable samples after which the process is attached afresh.
@@ -415,6 +417,7 @@ impl Sampler {
             bad_ticks: 0,
             last_reattach_ns: 0,
             retired: Counters::default(),
+            pre_states: Vec::new(),
         });
         self.counters.processes = self.targets.len() as u64;
     }
@@ -494,20 +497,23 @@ impl Sampler {
 
     fn sample_target(&mut self, ti: usize) -> Result<()> {
         let t = &mut self.targets[ti];
+        let blocking = self.config.blocking;
+        t.pre_states.clear();
         {
-            let _pause = if self.config.blocking {
-                match Pause::new(t.process.pid()) {
-                    Ok(p) => Some(p),
-                    Err(SamplerError::NoSuchProcess { pid }) => {
-                        return Err(SamplerError::NoSuchProcess { pid });
-                    }
-                    Err(e) => return Err(e),
-                }
+            let _pause = if blocking {
+                Some(Pause::new(t.process.pid())?)
             } else {
                 None
             };
             t.process.sample(&mut t.sample)?;
-            // `_pause` resumes the threads here, before the CPU states and aggregation.
+            // While stopped, where each thread stopped tells whether it was running.
+            if blocking && self.config.cpu_state {
+                for ts in t.sample.threads() {
+                    let state = t.cpu.paused_state(ts.native_id);
+                    t.pre_states.push((ts.native_id, state));
+                }
+            }
+            // `_pause` resumes the threads here, before the aggregation.
         }
         let threads = t.sample.threads();
         let unreadable =
@@ -527,7 +533,17 @@ impl Sampler {
                 self.counters.empty_stacks += 1;
                 continue;
             }
-            let on_cpu = self.config.cpu_state && t.cpu.state(ts.native_id) == ThreadState::Running;
+            let state = if !self.config.cpu_state {
+                ThreadState::Unknown
+            } else if blocking {
+                t.pre_states
+                    .iter()
+                    .find(|(tid, _)| *tid == ts.native_id)
+                    .map_or(ThreadState::Unknown, |(_, s)| *s)
+            } else {
+                t.cpu.state(ts.native_id)
+            };
+            let on_cpu = state == ThreadState::Running;
             let thread = self.agg.thread(t.index, ts.ident, ts.native_id, || {
                 thread_name(pid, ts.native_id, ts.ident)
             });

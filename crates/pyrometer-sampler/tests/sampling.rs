@@ -236,6 +236,23 @@ fn blocking_mode_samples_and_always_resumes() {
     assert!(c.samples > 20, "{c:?}");
     assert_eq!(c.dropped, 0, "stopped threads cannot tear");
     assert_eq!(profile.threads.len(), 4);
+    // On-CPU state comes from where each stopped thread was: only the busy one was running.
+    let busy_ident = roles(&target.ready)
+        .iter()
+        .find(|r| r.0 == "busy")
+        .unwrap()
+        .1;
+    for (ti, t) in profile.threads.iter().enumerate() {
+        let filter = ThreadFilter::Only(vec![ti as u32]);
+        let shape = Shape::new(&profile, Granularity::Function);
+        let total = |m| Table::new(&profile, &shape, m, &filter).grand_total;
+        let (wall, cpu) = (total(Metric::WallSamples), total(Metric::CpuSamples));
+        if t.ident == busy_ident {
+            assert!(cpu * 10 >= wall * 8, "busy thread on CPU {cpu}/{wall}");
+        } else {
+            assert!(cpu * 20 <= wall, "idle thread on CPU {cpu}/{wall}");
+        }
+    }
     // Every thread runs again: none is left in a stopped state.
     std::thread::sleep(Duration::from_millis(50));
     for tid in pyrometer_sampler::blocking::task_ids(target.pid()).unwrap() {
