@@ -285,6 +285,17 @@ impl PythonProcess {
     /// Attaches to `pid`: finds the runtime, reads the version, selects and checks the layout.
     /// Fails with a typed error if `pid` is not a (supported, initialized) CPython.
     pub fn attach(pid: u32) -> Result<PythonProcess> {
+        Self::attach_inner(pid, None)
+    }
+
+    /// Attaches with `layout` instead of the one selected for the interpreter's version (to
+    /// check a layout table against a live interpreter). The self-checks still run, so a wrong
+    /// layout gives [`SamplerError::LayoutMismatch`] (or `NotReady`), not garbage.
+    pub fn attach_with_layout(pid: u32, layout: Layout) -> Result<PythonProcess> {
+        Self::attach_inner(pid, Some(layout))
+    }
+
+    fn attach_inner(pid: u32, forced: Option<Layout>) -> Result<PythonProcess> {
         let location = locate_runtime(pid)?;
         let mem = RemoteMemory::new(pid);
         let version_addr = location
@@ -300,7 +311,10 @@ impl PythonProcess {
             .read_u32(version_addr)
             .map_err(|e| read_error(pid, e, "Py_Version"))?;
         let version = PyVersion::from_hex(hex);
-        let layout = layout::select(pid, version, &mem, location.runtime_addr)?;
+        let layout = match forced {
+            Some(l) => l,
+            None => layout::select(pid, version, &mem, location.runtime_addr)?,
+        };
         let mut process = PythonProcess {
             pid,
             mem,
@@ -352,7 +366,10 @@ impl PythonProcess {
         };
         let head = self
             .mem
-            .read_u64(self.runtime + self.layout.runtime_interpreters_head)
+            .read_u64(
+                self.runtime
+                    .wrapping_add(self.layout.runtime_interpreters_head),
+            )
             .map_err(|e| read_error(self.pid, e, "_PyRuntime"))?;
         if head == 0 {
             return Err(SamplerError::NotReady {
@@ -360,13 +377,19 @@ impl PythonProcess {
                 reason: "no interpreter yet (or already finalized)".into(),
             });
         }
+        // From here on a pointer that leads to unmapped memory means the layout is wrong
+        // (these structures do not move once the runtime is initialized).
+        let layout_or = |e: ReadError, what: &str| match e {
+            ReadError::Fault => mismatch(&format!("{what} points to unreadable memory")),
+            e => read_error(pid, e, "the interpreter state"),
+        };
         self.reload_interpreters()
-            .map_err(|e| read_error(self.pid, e, "the interpreter list"))?;
+            .map_err(|e| layout_or(e, "_PyRuntime.interpreters.head"))?;
         let interp = self.interps[0].addr;
         let t = self
             .mem
-            .read_u64(interp + self.layout.interp_threads_head)
-            .map_err(|e| read_error(self.pid, e, "the interpreter state"))?;
+            .read_u64(interp.wrapping_add(self.layout.interp_threads_head))
+            .map_err(|e| layout_or(e, "_PyRuntime.interpreters.head"))?;
         if t == 0 {
             return Err(SamplerError::NotReady {
                 pid: self.pid,
@@ -375,8 +398,8 @@ impl PythonProcess {
         }
         let back = self
             .mem
-            .read_u64(t + self.layout.tstate_interp)
-            .map_err(|e| read_error(self.pid, e, "a thread state"))?;
+            .read_u64(t.wrapping_add(self.layout.tstate_interp))
+            .map_err(|e| layout_or(e, "interp->threads.head"))?;
         if back != interp {
             return Err(mismatch(
                 "the first thread state does not point back to its interpreter (tstate->interp)",
@@ -415,15 +438,17 @@ impl PythonProcess {
         let l = &self.layout;
         let mut addr = self
             .mem
-            .read_u64(self.runtime + l.runtime_interpreters_head)?;
+            .read_u64(self.runtime.wrapping_add(l.runtime_interpreters_head))?;
         while addr != 0 && self.interps.len() < MAX_INTERPRETERS {
-            let id = self.mem.read_u64(addr + l.interp_id)? as i64;
+            let id = self.mem.read_u64(addr.wrapping_add(l.interp_id))? as i64;
             let gil = match l.gil {
-                GilLayout::InterpPointer { gil_ptr, .. } => self.mem.read_u64(addr + gil_ptr)?,
+                GilLayout::InterpPointer { gil_ptr, .. } => {
+                    self.mem.read_u64(addr.wrapping_add(gil_ptr))?
+                }
                 _ => 0,
             };
             self.interps.push(InterpCache { addr, id, gil });
-            addr = self.mem.read_u64(addr + l.interp_next)?;
+            addr = self.mem.read_u64(addr.wrapping_add(l.interp_next))?;
         }
         if self.interps.is_empty() {
             return Err(ReadError::Fault);
@@ -523,15 +548,17 @@ impl PythonProcess {
         // everything the previous sample needed after them.
         let b1 = &mut self.b1;
         b1.clear();
-        let i_head = b1.push(self.runtime + l.runtime_interpreters_head, 8);
+        let i_head = b1.push(self.runtime.wrapping_add(l.runtime_interpreters_head), 8);
         let i_gil_global = match l.gil {
-            GilLayout::RuntimeTstateCurrent { offset } => Some(b1.push(self.runtime + offset, 8)),
+            GilLayout::RuntimeTstateCurrent { offset } => {
+                Some(b1.push(self.runtime.wrapping_add(offset), 8))
+            }
             _ => None,
         };
         let mut interp_reqs = Vec::with_capacity(self.interps.len());
         for ic in &self.interps {
-            let next = b1.push(ic.addr + l.interp_next, 8);
-            let threads = b1.push(ic.addr + l.interp_threads_head, 8);
+            let next = b1.push(ic.addr.wrapping_add(l.interp_next), 8);
+            let threads = b1.push(ic.addr.wrapping_add(l.interp_threads_head), 8);
             let (holder, locked) = match l.gil {
                 GilLayout::RuntimeTstateCurrent { .. } => (None, None),
                 GilLayout::InterpPointer {
@@ -539,15 +566,15 @@ impl PythonProcess {
                     locked,
                     ..
                 } => (
-                    Some(b1.push(ic.gil + last_holder, 8)),
-                    Some(b1.push(ic.gil + locked, 4)),
+                    Some(b1.push(ic.gil.wrapping_add(last_holder), 8)),
+                    Some(b1.push(ic.gil.wrapping_add(locked), 4)),
                 ),
                 GilLayout::InterpInline {
                     last_holder,
                     locked,
                 } => (
-                    Some(b1.push(ic.addr + last_holder, 8)),
-                    Some(b1.push(ic.addr + locked, 4)),
+                    Some(b1.push(ic.addr.wrapping_add(last_holder), 8)),
+                    Some(b1.push(ic.addr.wrapping_add(locked), 4)),
                 ),
             };
             interp_reqs.push((next, threads, holder, locked));
@@ -571,7 +598,7 @@ impl PythonProcess {
             if let Some(off) = cf_off
                 && c.cframe != 0
             {
-                spec.cframe = Some((c.cframe, b1.push(c.cframe + off, 8)));
+                spec.cframe = Some((c.cframe, b1.push(c.cframe.wrapping_add(off), 8)));
             }
             if c.chunk != 0 && c.chunk_len > 0 {
                 spec.chunk = Some((c.chunk, c.chunk_len, b1.push(c.chunk, c.chunk_len as usize)));
@@ -701,7 +728,7 @@ impl PythonProcess {
                     Some((addr, i)) if addr == ts.cframe && b1.get(i).is_some() => {
                         Some(Slot::B1(i))
                     }
-                    _ => Some(Slot::B2(b2.push(ts.cframe + off, 8))),
+                    _ => Some(Slot::B2(b2.push(ts.cframe.wrapping_add(off), 8))),
                 },
                 _ => None,
             };
@@ -712,7 +739,9 @@ impl PythonProcess {
             } else {
                 match spec.chunk {
                     Some((addr, len, i))
-                        if addr == ts.chunk && ts.top <= addr + len && b1.get(i).is_some() =>
+                        if addr == ts.chunk
+                            && ts.top <= addr.saturating_add(len)
+                            && b1.get(i).is_some() =>
                     {
                         Some(Slot::B1(i))
                     }
@@ -769,7 +798,7 @@ impl PythonProcess {
                     // is still covered by the speculative read.
                     let used = ts.top - ts.chunk;
                     new_cache.chunk = ts.chunk;
-                    new_cache.chunk_len = (used + CHUNK_SLACK).min(size.max(used));
+                    new_cache.chunk_len = (used.saturating_add(CHUNK_SLACK)).min(size.max(used));
                 } else {
                     self.stats.read_errors += 1;
                 }
@@ -791,7 +820,7 @@ impl PythonProcess {
                 // Find the frame's bytes: in a loaded chunk, else load older chunks, else a
                 // prefetched off-chunk frame, else read it.
                 let slot_off: Option<(Slot, usize)> = loop {
-                    let inside = |r: &Region| f >= r.start && f + fsize <= r.end;
+                    let inside = |r: &Region| f >= r.start && f.saturating_add(fsize) <= r.end;
                     let hit = if s.regions.get(last_region).is_some_and(inside) {
                         Some(last_region)
                     } else {
@@ -819,7 +848,7 @@ impl PythonProcess {
                             && let Some(b) = get(&self.b1, &self.b2, &self.extras, slot)
                         {
                             let top = b.u64_at(l.chunk_top as usize).unwrap_or(0);
-                            if l.chunk_data + top * 8 == len {
+                            if l.chunk_data.saturating_add(top.saturating_mul(8)) == len {
                                 pending_chunk = b.u64_at(l.chunk_previous as usize).unwrap_or(0);
                                 loaded = Some((slot, len));
                             }
@@ -846,7 +875,7 @@ impl PythonProcess {
                         if let Some((src, len)) = loaded {
                             s.regions.push(Region {
                                 start: c,
-                                end: c + len,
+                                end: c.saturating_add(len),
                                 src,
                                 floor: u64::MAX,
                             });
@@ -1008,7 +1037,7 @@ impl PythonProcess {
 
     /// Whether the type object at `ty` is named "code".
     fn type_is_code(&self, ty: u64) -> bool {
-        let Ok(name_ptr) = self.mem.read_u64(ty + self.layout.type_name) else {
+        let Ok(name_ptr) = self.mem.read_u64(ty.wrapping_add(self.layout.type_name)) else {
             return false;
         };
         let mut name = [0u8; 5];

@@ -301,3 +301,39 @@ fn permission_errors_carry_a_hint() {
         "{hint}"
     );
 }
+
+#[test]
+fn a_wrong_layout_fails_its_self_check_instead_of_reading_garbage() {
+    let _serial = common::serial();
+    let interps = interpreters();
+    if !require_some(&interps, "a_wrong_layout") {
+        return;
+    }
+    use pyrometer_sampler::layout::{v3_11, v3_12};
+    let layouts = [
+        ("3.11", v3_11::layout()),
+        ("3.12", v3_12::layout()),
+        ("3.13", table()),
+    ];
+    for py in interps {
+        let target = Target::start(&py.path, "threads.py", &[]);
+        for (minor, layout) in &layouts {
+            let result = PythonProcess::attach_with_layout(target.pid(), layout.clone());
+            if *minor == py.minor {
+                assert!(
+                    result.is_ok(),
+                    "{}: own layout refused: {result:?}",
+                    py.label
+                );
+                continue;
+            }
+            match result {
+                Err(e @ SamplerError::LayoutMismatch { .. })
+                | Err(e @ SamplerError::NotReady { .. }) => {
+                    eprintln!("{} with the {minor} layout: {e}", py.label)
+                }
+                other => panic!("{} with the {minor} layout: {other:?}", py.label),
+            }
+        }
+    }
+}

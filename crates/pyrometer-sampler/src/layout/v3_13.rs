@@ -265,7 +265,7 @@ impl DebugOffsets313 {
             tstate_native_thread_id: self.tstate_native_thread_id,
             tstate_datastack_chunk: self.tstate_datastack_chunk,
             // `PyObject **datastack_top` directly follows `datastack_chunk`.
-            tstate_datastack_top: self.tstate_datastack_chunk + 8,
+            tstate_datastack_top: self.tstate_datastack_chunk.saturating_add(8),
             frame_code: self.frame_executable,
             frame_previous: self.frame_previous,
             frame_instr: self.frame_instr_ptr,
@@ -283,7 +283,7 @@ impl DebugOffsets313 {
             unicode_state: self.unicode_state,
             unicode_ascii_size: self.unicode_asciiobject_size,
             // `PyCompactUnicodeObject` adds `utf8_length` and `utf8` to `PyASCIIObject`.
-            unicode_compact_size: self.unicode_asciiobject_size + 16,
+            unicode_compact_size: self.unicode_asciiobject_size.saturating_add(16),
             bytes_size: self.bytes_ob_size,
             bytes_sval: self.bytes_ob_sval,
             ..t
@@ -322,12 +322,65 @@ pub fn layout_from_debug_offsets(
             reason: "free-threaded builds are not supported yet".into(),
         });
     }
-    // Sanity: sizes and offsets must be plausible before anything is read through them.
-    let plausible = offsets.tstate_size > offsets.tstate_datastack_chunk + 8
-        && offsets.frame_size > offsets.frame_owner
-        && offsets.code_size >= offsets.code_co_code_adaptive
-        && offsets.interp_size > offsets.interp_threads_head
-        && offsets.runtime_size > offsets.runtime_interpreters_head;
+    // Sanity: every offset the walker uses lies inside its structure, and the structures have
+    // plausible sizes, before anything is read through them.
+    let o = &offsets;
+    let inside = |size: u64, cap: u64, fields: &[u64]| {
+        size > 0 && size <= cap && fields.iter().all(|&f| f.saturating_add(8) <= size)
+    };
+    let plausible = inside(o.runtime_size, 1 << 22, &[o.runtime_interpreters_head])
+        && inside(
+            o.interp_size,
+            1 << 20,
+            &[
+                o.interp_id,
+                o.interp_next,
+                o.interp_threads_head,
+                o.interp_gil_runtime_state_locked,
+                o.interp_gil_runtime_state_holder,
+            ],
+        )
+        && inside(
+            o.tstate_size,
+            1 << 16,
+            &[
+                o.tstate_next,
+                o.tstate_interp,
+                o.tstate_current_frame,
+                o.tstate_thread_id,
+                o.tstate_native_thread_id,
+                o.tstate_datastack_chunk.saturating_add(8),
+            ],
+        )
+        && inside(
+            o.frame_size,
+            1 << 12,
+            &[
+                o.frame_previous,
+                o.frame_executable,
+                o.frame_instr_ptr,
+                o.frame_owner,
+            ],
+        )
+        && inside(
+            o.code_size,
+            1 << 16,
+            &[
+                o.code_filename,
+                o.code_name,
+                o.code_qualname,
+                o.code_linetable,
+                o.code_firstlineno,
+            ],
+        )
+        && o.code_co_code_adaptive <= o.code_size
+        && o.object_ob_type < 64
+        && o.type_tp_name < 1024
+        && o.unicode_state < 256
+        && o.unicode_length < 256
+        && o.unicode_asciiobject_size < 256
+        && o.bytes_ob_size < 256
+        && o.bytes_ob_sval < 256;
     if !plausible {
         return Err(mismatch(format!(
             "implausible offsets in _Py_DebugOffsets: {offsets:?}"
