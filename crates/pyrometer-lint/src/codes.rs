@@ -55,7 +55,7 @@ rule_table! {
         "Recursion with overlapping subproblems and no memo; use `functools.cache`"),
     LoopInvariantLinearCall => ("PYR108", "loop-invariant-linear-call", true,
         loop_invariant_linear_call::LoopInvariantLinearCall,
-        "O(n) builtin (`sorted`, `sum`, `max`, `set`, ...) of an unchanged collection in a loop"),
+        "O(n) builtin (`sorted`, `sum`, `max`, ...) of an unchanged collection in a loop"),
     // 2xx: idioms that builtins or comprehensions do faster.
     ManualListComprehension => ("PYR201", "manual-list-comprehension", true,
         manual_list_comprehension::ManualListComprehension,
@@ -89,7 +89,7 @@ rule_table! {
         "List comprehension only iterated once by a `for`; a generator avoids the list"),
     RangeLenIndexing => ("PYR211", "range-len-indexing", true,
         range_len_indexing::RangeLenIndexing,
-        "`for i in range(len(x))` that indexes `x[i]`; iterate or `enumerate` instead"),
+        "`for i in range(len(x))` that uses `i` only for `x[i]`; iterate `x` instead"),
     UnnecessaryListCast => ("PYR212", "unnecessary-list-cast", true,
         unnecessary_list_cast::UnnecessaryListCast,
         "`for v in list(x)` where `x` is already a list, tuple or set"),

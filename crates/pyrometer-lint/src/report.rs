@@ -95,7 +95,7 @@ fn to_diagnostics(
             })
         })
         .collect();
-    diagnostics.sort_by(|a, b| (a.span, a.rule).cmp(&(b.span, b.rule)));
+    diagnostics.sort_by_key(|a| (a.span, a.rule));
     diagnostics.dedup_by(|a, b| a.span == b.span && a.rule == b.rule);
     diagnostics
 }

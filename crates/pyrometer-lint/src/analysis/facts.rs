@@ -161,10 +161,10 @@ impl<'a> Visitor<'a> for Collector<'a> {
                     Expr::Name(func) => PURE_BUILTINS.contains(&func.id.as_str()),
                     Expr::Attribute(attr) => {
                         let method = attr.attr.as_str();
-                        if !NON_MUTATING_METHODS.contains(&method) {
-                            if let Some(root) = Self::root_name(&attr.value) {
-                                self.mutated.insert(root);
-                            }
+                        if !NON_MUTATING_METHODS.contains(&method)
+                            && let Some(root) = Self::root_name(&attr.value)
+                        {
+                            self.mutated.insert(root);
                         }
                         false
                     }

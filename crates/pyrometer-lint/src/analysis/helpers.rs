@@ -266,12 +266,11 @@ pub(crate) fn names_in_nested_scopes(body: &[Stmt]) -> rustc_hash::FxHashSet<&st
     impl<'a> Visitor<'a> for Collector<'a> {
         fn visit_stmt(&mut self, stmt: &'a Stmt) {
             let nested = matches!(stmt, Stmt::FunctionDef(_) | Stmt::ClassDef(_));
-            if self.depth > 0 {
-                if let Stmt::Global(ast::StmtGlobal { names, .. })
+            if self.depth > 0
+                && let Stmt::Global(ast::StmtGlobal { names, .. })
                 | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) = stmt
-                {
-                    self.names.extend(names.iter().map(|n| n.as_str()));
-                }
+            {
+                self.names.extend(names.iter().map(|n| n.as_str()));
             }
             self.depth += u32::from(nested);
             visitor::walk_stmt(self, stmt);

@@ -14,7 +14,7 @@ pub(crate) enum Ty {
     Int,
     Float,
     Bool,
-    NoneTy,
+    NoneValue,
     List,
     Tuple,
     Set,
@@ -90,7 +90,7 @@ impl InferCtx<'_, '_> {
                 Number::Complex { .. } => Ty::Unknown,
             },
             Expr::BooleanLiteral(_) => Ty::Bool,
-            Expr::NoneLiteral(_) => Ty::NoneTy,
+            Expr::NoneLiteral(_) => Ty::NoneValue,
             Expr::List(_) | Expr::ListComp(_) => Ty::List,
             Expr::Tuple(_) => Ty::Tuple,
             Expr::Set(_) | Expr::SetComp(_) => Ty::Set,
@@ -179,10 +179,10 @@ impl InferCtx<'_, '_> {
             | "multiprocessing.pool.ThreadPool"
             | "multiprocessing.dummy.Pool" => Ty::ThreadPool,
             other => {
-                if let Some(function) = other.strip_prefix("numpy.") {
-                    if NUMPY_ARRAY_CONSTRUCTORS.contains(&function) {
-                        return Ty::NdArray;
-                    }
+                if let Some(function) = other.strip_prefix("numpy.")
+                    && NUMPY_ARRAY_CONSTRUCTORS.contains(&function)
+                {
+                    return Ty::NdArray;
                 }
                 Ty::Unknown
             }

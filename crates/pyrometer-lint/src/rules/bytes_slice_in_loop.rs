@@ -35,7 +35,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR504
+    /// 838x faster consuming 4 MB in 64 kB sends with `data = data[sent:]` (9.26 ms ->
+    /// 0.011 ms: the bytes version is quadratic); but 1.1x *slower* for 16-byte slices of
+    /// a 100 kB buffer (1.35 ms -> 1.50 ms). Hence off by default.
+    /// (`benchmarks/rules/PYR504.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct BytesSliceInLoop {
         name: String,
     }

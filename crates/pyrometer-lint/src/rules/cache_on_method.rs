@@ -42,7 +42,10 @@ violation! {
     /// argument-less methods, or a module-level cached function keyed by the values it needs.
     ///
     /// ## Expected gain
-    /// GAIN_PYR301
+    /// Memory, not speed: 10,000 instances holding 10 kB each, dropped after one call,
+    /// keep 103.6 MB alive through a method cache (all 10,000 instances) vs 0.9 MB with a
+    /// per-instance cache (none alive): 117x less memory retained.
+    /// (`benchmarks/rules/PYR301.py`, CPython 3.11.7, tracemalloc, on the project's 2-core machine).
     pub struct CacheOnMethod {
         method: String,
         decorator: &'static str,
@@ -110,10 +113,10 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, function: &'a ast::StmtFuncti
     let mut found = None;
     for decorator in &function.decorator_list {
         let expression = &decorator.expression;
-        if let Expr::Name(name) = expression {
-            if matches!(name.id.as_str(), "staticmethod" | "classmethod") {
-                return;
-            }
+        if let Expr::Name(name) = expression
+            && matches!(name.id.as_str(), "staticmethod" | "classmethod")
+        {
+            return;
         }
         if let Some(cache) = cache_decorator(checker, expression) {
             found = Some((cache, decorator.range()));

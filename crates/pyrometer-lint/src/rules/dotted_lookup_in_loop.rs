@@ -34,7 +34,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR502
+    /// None measurable on CPython 3.11: `os.path.join` 10,000 times 6.53 ms -> 6.52 ms;
+    /// `math.sqrt` 491 us -> 489 us (1.00x). Attribute caches make the lookups cheap; the rule
+    /// matters on older Pythons.
+    /// (`benchmarks/rules/PYR502.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct DottedLookupInLoop {
         chain: String,
         lookups: usize,

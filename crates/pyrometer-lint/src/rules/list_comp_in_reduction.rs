@@ -27,7 +27,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR209
+    /// Memory: a 100,000-item `sum` peaks at 4.0 MB with the list and about 0 with the
+    /// generator; time is unchanged (4.06 ms -> 3.92 ms, 1.04x).
+    /// (`benchmarks/rules/PYR209.py`, CPython 3.11.7, CPU time; memory by tracemalloc, on the project's 2-core machine).
     pub struct ListCompInReduction {
         function: &'static str,
     }

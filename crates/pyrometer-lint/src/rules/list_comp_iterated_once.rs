@@ -30,7 +30,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR210
+    /// Memory: iterating 100,000 computed items peaks at 4.0 MB with the list and about
+    /// 0 with a generator; time is unchanged (6.38 ms -> 6.14 ms, 1.04x).
+    /// (`benchmarks/rules/PYR210.py`, CPython 3.11.7, CPU time; memory by tracemalloc, on the project's 2-core machine).
     pub struct ListCompIteratedOnce {}
 }
 

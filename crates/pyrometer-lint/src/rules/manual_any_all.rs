@@ -32,7 +32,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR206
+    /// None: `any(generator)` is 2.2x *slower* than the loop over 10,000 items
+    /// (143 us -> 319 us), and 2.7x slower with `any(map(...))` (143 us -> 378 us). Off by
+    /// default; enable it for readability only.
+    /// (`benchmarks/rules/PYR206.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ManualAnyAll {
         function: &'static str,
         suggestion: String,

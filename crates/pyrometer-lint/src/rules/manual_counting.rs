@@ -40,7 +40,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR204
+    /// 2.0x faster counting 100,000 words with 1,000 distinct values (8.55 ms -> 4.23 ms,
+    /// `Counter`); 1.33x grouping 100,000 items with `setdefault` vs `defaultdict(list)`
+    /// (11.5 ms -> 8.7 ms).
+    /// (`benchmarks/rules/PYR204.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ManualCounting {
         dict: String,
         kind: Kind,

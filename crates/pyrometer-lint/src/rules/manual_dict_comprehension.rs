@@ -34,7 +34,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR203
+    /// 1.02x (2%, within noise) for 10,000 pairs (736 us -> 719 us): the gain is
+    /// mostly clarity on CPython 3.11.
+    /// (`benchmarks/rules/PYR203.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ManualDictComprehension {
         dict: String,
         suggestion: String,

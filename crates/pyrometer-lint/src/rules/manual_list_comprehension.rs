@@ -34,7 +34,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR201
+    /// 1.08x faster (8%) for a filter + transform over 10,000 items (356 us -> 330 us).
+    /// A micro-optimisation, as ruff's PERF401 says too.
+    /// (`benchmarks/rules/PYR201.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ManualListComprehension {
         list: String,
         suggestion: String,

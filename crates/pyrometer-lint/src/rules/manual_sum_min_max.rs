@@ -31,7 +31,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR205
+    /// 4.2x faster summing 10,000 ints (214 us -> 50 us); only 1.05x for `max` of
+    /// 10,000 ints (144 us -> 137 us), where CPython 3.11's specialised comparison makes
+    /// the loop cheap.
+    /// (`benchmarks/rules/PYR205.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct ManualSumMinMax {
         function: &'static str,
         iterable: String,

@@ -41,7 +41,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR107
+    /// 1,206x faster for `fib(25)` with a fresh cache per call (11.5 ms -> 9.5 us).
+    /// Exponential vs linear: the ratio explodes with `n`.
+    /// (`benchmarks/rules/PYR107.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct NaiveRecursion {
         function: String,
         calls: usize,
@@ -211,10 +213,10 @@ fn max_calls_per_block(body: &[Stmt], is_match: &dyn Fn(&ast::ExprCall) -> bool)
     let count = |expr: &Expr| {
         let mut n = 0usize;
         crate::analysis::helpers::expr_any(expr, |e| {
-            if let Expr::Call(call) = e {
-                if is_match(call) {
-                    n += 1;
-                }
+            if let Expr::Call(call) = e
+                && is_match(call)
+            {
+                n += 1;
             }
             false
         });

@@ -36,7 +36,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR105
+    /// 143x faster joining 1,000 orders with 1,000 customers (17.2 ms -> 0.12 ms,
+    /// index construction included). O(n·m) vs O(n + m).
+    /// (`benchmarks/rules/PYR105.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct NestedLoopJoin {
         outer: String,
         inner: String,

@@ -41,7 +41,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR404
+    /// 15x faster for `out[i] = a[i] * 2.0 + 1.0` over 100,000 float64 elements
+    /// (21.4 ms -> 1.47 ms; numpy 2.x), and the gap widens with cheaper element work.
+    /// (`benchmarks/rules/PYR404.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct NumpyElementwiseLoop {
         array: String,
     }

@@ -34,7 +34,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR104
+    /// 656x faster growing a list from 5,000 groups of 3 with `x = x + group` vs `+=`
+    /// (94.9 ms -> 0.14 ms); 251x for `sum(lists, [])` vs `itertools.chain` on 5,000 lists
+    /// of 3 (64.2 ms -> 0.26 ms). Quadratic: the ratio grows with the size.
+    /// (`benchmarks/rules/PYR104.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct QuadraticListConcat {
         target: String,
         sum_call: bool,
@@ -90,10 +93,10 @@ pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtA
     } else {
         return;
     };
-    if let Expr::Name(name) = target {
-        if checker.reset_in_iteration(name.id.as_str()) {
-            return;
-        }
+    if let Expr::Name(name) = target
+        && checker.reset_in_iteration(name.id.as_str())
+    {
+        return;
     }
     let is_list = match target {
         Expr::Name(name) => match checker.ty(name.id.as_str()) {

@@ -8,13 +8,14 @@ use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
-    /// Finds `for i in range(len(x)):` loops whose body reads `x[i]`, where `x` is a name or
-    /// attribute that the loop does not rebind (numpy arrays are left to PYR404).
+    /// Finds `for i in range(len(x)):` loops whose body uses the index only to read `x[i]`,
+    /// where `x` is a name or attribute that the loop does not rebind (numpy arrays are left to
+    /// PYR404; dicts are not sequences). Loops that also use `i` itself are not reported:
+    /// `enumerate` is no faster there.
     ///
     /// ## Why is this bad?
     /// Every iteration pays for a `range` step plus an indexing operation to get the item that
-    /// iterating `x` directly would hand over for free. `enumerate(x)` gives both the index and
-    /// the item when the index is needed too.
+    /// iterating `x` directly would hand over for free.
     ///
     /// ## Example
     /// ```python
@@ -35,11 +36,12 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR211
+    /// 1.28x faster over 10,000 items (458 us -> 356 us). When the index is used too,
+    /// `enumerate` measured no faster (624 us -> 634 us), so that case is not reported.
+    /// (`benchmarks/rules/PYR211.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct RangeLenIndexing {
         sequence: String,
         index: String,
-        needs_index: bool,
     }
 }
 
@@ -54,14 +56,10 @@ impl Violation for RangeLenIndexing {
     }
 
     fn fix(&self) -> Option<String> {
-        Some(if self.needs_index {
-            format!(
-                "Use `for {}, item in enumerate({}):` and `item` for `{}[{}]`",
-                self.index, self.sequence, self.sequence, self.index
-            )
-        } else {
-            format!("Use `for item in {}:`", self.sequence)
-        })
+        Some(format!(
+            "Iterate the items: `for item in {}:` and use `item` for `{}[{}]`",
+            self.sequence, self.sequence, self.index
+        ))
     }
 }
 
@@ -116,7 +114,9 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         }
         false
     });
-    if item_reads == 0 {
+    // Only when the index serves nothing but `x[i]`: with the index needed too, `enumerate`
+    // measures no faster than indexing (see the gain), so there is nothing to report.
+    if item_reads == 0 || index_loads > item_reads {
         return;
     }
     let facts = LoopFacts::for_loop(stmt);
@@ -135,7 +135,6 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         RangeLenIndexing {
             sequence: sequence_text.to_string(),
             index: index.to_string(),
-            needs_index: index_loads > item_reads,
         },
         TextRange::new(stmt.start(), stmt.iter.end()),
         Some(CostRange::for_loop(stmt)),

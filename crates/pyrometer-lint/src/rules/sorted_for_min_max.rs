@@ -28,7 +28,8 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR207
+    /// 7.2x faster for 10,000 random floats (989 us -> 136 us).
+    /// (`benchmarks/rules/PYR207.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct SortedForMinMax {
         function: &'static str,
         suggestion: String,

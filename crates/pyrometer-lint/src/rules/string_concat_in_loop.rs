@@ -41,7 +41,10 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR101
+    /// 1.4x faster for a local `str` built from 100,000 pieces of 8 characters
+    /// (3.91 ms -> 2.88 ms); 378x for an attribute built from 20,000 pieces
+    /// (37.5 ms -> 0.10 ms), where the cost is quadratic.
+    /// (`benchmarks/rules/PYR101.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct StringConcatInLoop {
         target: String,
         kind: ConcatKind,

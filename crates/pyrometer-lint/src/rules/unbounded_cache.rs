@@ -39,7 +39,11 @@ violation! {
     /// ```
     ///
     /// ## Expected gain
-    /// GAIN_PYR302
+    /// Memory, not speed: 200,000 distinct 25-character strings leave 22.0 MB in a
+    /// `maxsize=None` cache vs 0.73 MB with `maxsize=4096` (30x less). Off by default: the
+    /// one stdlib finding (`tomllib` time-zone offsets, annotated `str`) is bounded in
+    /// practice, and annotations cannot tell.
+    /// (`benchmarks/rules/PYR302.py`, CPython 3.11.7, tracemalloc, on the project's 2-core machine).
     pub struct UnboundedCache {
         function: String,
         parameter: String,
