@@ -2,7 +2,7 @@
 
 use crate::cpu::{CpuStates, ThreadState};
 use crate::error::Result;
-use crate::process::{ProcessSample, PythonProcess};
+use crate::process::{ProcessSample, PythonProcess, ThreadStack};
 
 /// One frame of a dumped stack.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,7 +24,8 @@ pub struct DumpFrame {
 pub struct ThreadDump {
     pub ident: u64,
     pub native_id: u64,
-    /// `MainThread` or `Thread-<ident>` (see [`thread_name`]).
+    /// `threading`'s name, or `MainThread` / `Thread-<ident>` (see
+    /// [`PythonProcess::name_thread`]).
     pub name: String,
     pub is_main: bool,
     pub holds_gil: bool,
@@ -36,14 +37,27 @@ pub struct ThreadDump {
     pub ok: bool,
 }
 
-/// The name a thread gets in reports: `MainThread` for the process's main thread (its TID
-/// is the pid), `Thread-<ident>` otherwise. (`threading`'s own names live in a dict of
-/// `Thread` objects in the target; reading them out of process is not implemented.)
+/// The name a thread gets in reports when `threading`'s own name cannot be read:
+/// `MainThread` for the process's main thread (its TID is the pid), `Thread-<ident>`
+/// otherwise. Returns (name, is_main).
 pub fn thread_name(pid: u32, native_id: u64, ident: u64) -> (String, bool) {
     if native_id == pid as u64 {
         ("MainThread".to_owned(), true)
     } else {
         (format!("Thread-{ident}"), false)
+    }
+}
+
+impl PythonProcess {
+    /// The name of a sampled thread: `threading`'s name (`Thread.name`) when it can be read
+    /// ([`PythonProcess::thread_name`]), else [`thread_name`]'s fallback. Returns
+    /// (name, is_main).
+    pub fn name_thread(&self, t: &ThreadStack) -> (String, bool) {
+        let (fallback, is_main) = thread_name(self.pid(), t.native_id, t.ident);
+        if is_main {
+            return (fallback, true);
+        }
+        (self.thread_name(t.tstate).unwrap_or(fallback), false)
     }
 }
 
@@ -66,10 +80,9 @@ impl PythonProcess {
             }
             break;
         }
-        let pid = self.pid();
         let mut out = Vec::new();
         for t in sample.threads() {
-            let (name, is_main) = thread_name(pid, t.native_id, t.ident);
+            let (name, is_main) = self.name_thread(t);
             let frames = t
                 .frames
                 .iter()

@@ -24,6 +24,7 @@ pub mod error;
 pub mod layout;
 pub mod linetable;
 pub mod mem;
+pub mod names;
 pub mod process;
 pub mod sampler;
 

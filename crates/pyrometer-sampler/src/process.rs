@@ -478,6 +478,11 @@ impl PythonProcess {
         &self.layout
     }
 
+    /// The target's memory.
+    pub fn memory(&self) -> &RemoteMemory {
+        &self.mem
+    }
+
     pub fn stats(&self) -> ReadStats {
         self.stats
     }

@@ -58,7 +58,8 @@ fn dump_finds_threads_functions_lines_and_the_gil_holder() {
             main_idle += (main.state == ThreadState::Idle) as u32;
 
             let busy = by("busy");
-            assert_eq!(busy.name, format!("Thread-{}", ident("busy")));
+            // threading's own names, read out of process.
+            assert_eq!(busy.name, "busy-worker", "{}", py.label);
             assert!(!busy.is_main);
             assert_eq!(leaf_qualnames(busy)[0], "busy", "{}: {busy:?}", py.label);
             // The loop's backward jump belongs to the `while` line.
@@ -96,7 +97,9 @@ fn dump_finds_threads_functions_lines_and_the_gil_holder() {
             );
 
             // A call through C (map) puts a shim frame in the middle on 3.12+.
+            assert_eq!(g.name, "gen-worker", "{}", py.label);
             let w = by("waiter");
+            assert_eq!(w.name, "waiter-worker", "{}", py.label);
             assert_eq!(
                 frame(w, "wait_step").unwrap().line,
                 tagged_line(script, "wait")

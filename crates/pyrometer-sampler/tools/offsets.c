@@ -13,6 +13,7 @@
 #include "internal/pycore_interp.h"
 #include "internal/pycore_frame.h"
 #include "internal/pycore_code.h"
+#include "internal/pycore_dict.h"
 
 #define P(name, value) printf("%-40s %zu\n", name, (size_t)(value))
 
@@ -76,6 +77,22 @@ int main(void) {
     P("sizeof(PyCompactUnicodeObject)", sizeof(PyCompactUnicodeObject));
     P("bytes.ob_size", offsetof(PyVarObject, ob_size));
     P("bytes.ob_sval", offsetof(PyBytesObject, ob_sval));
+    /* Thread names: `self._name` of the Thread whose `_bootstrap` frame is on the stack. */
+    P("type.tp_basicsize", offsetof(PyTypeObject, tp_basicsize));
+    P("heaptype.ht_cached_keys", offsetof(PyHeapTypeObject, ht_cached_keys));
+    P("dict.ma_keys", offsetof(PyDictObject, ma_keys));
+    P("dict.ma_values", offsetof(PyDictObject, ma_values));
+    P("keys.dk_log2_size", offsetof(PyDictKeysObject, dk_log2_size));
+    P("keys.dk_log2_index_bytes", offsetof(PyDictKeysObject, dk_log2_index_bytes));
+    P("keys.dk_kind", offsetof(PyDictKeysObject, dk_kind));
+    P("keys.dk_nentries", offsetof(PyDictKeysObject, dk_nentries));
+    P("keys.dk_indices", offsetof(PyDictKeysObject, dk_indices));
+    P("sizeof(PyDictKeyEntry)", sizeof(PyDictKeyEntry));
+    P("sizeof(PyDictUnicodeEntry)", sizeof(PyDictUnicodeEntry));
+#if PY_VERSION_HEX >= 0x030D0000
+    P("values.values", offsetof(PyDictValues, values));
+    P("values.valid", offsetof(PyDictValues, valid));
+#endif
     P("chunk.previous", offsetof(_PyStackChunk, previous));
     P("chunk.size", offsetof(_PyStackChunk, size));
     P("chunk.top", offsetof(_PyStackChunk, top));

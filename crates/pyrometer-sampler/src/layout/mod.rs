@@ -132,6 +132,38 @@ pub struct Layout {
     pub chunk_size: u64,
     pub chunk_top: u64,
     pub chunk_data: u64,
+    /// For thread names: instance attributes of the `Thread` object (see `names.rs`).
+    pub attrs: AttrLayout,
+}
+
+/// Where a heap type's instance keeps its attributes (3.11+ "managed dicts").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManagedDict {
+    /// 3.11: `PyDictValues*` at `obj - 32`, `PyDictObject*` at `obj - 24`.
+    Split311,
+    /// 3.12: a tagged `PyDictOrValues` at `obj - 24`: values (pointer + 1 stored with the low
+    /// bit set) or a dict.
+    Tagged312,
+    /// 3.13: values inline after the object header (`obj + 16`: `capacity, size, embedded,
+    /// valid` bytes then the values), the dict (if materialized) at `obj - 24`.
+    Inline313,
+}
+
+/// Offsets for reading one string attribute of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttrLayout {
+    pub managed: ManagedDict,
+    /// `_PyInterpreterFrame.localsplus` (the first argument, `self`, is `localsplus[0]`).
+    pub frame_localsplus: u64,
+    /// `PyHeapTypeObject.ht_cached_keys` (the shared keys of instances' split dicts).
+    pub heaptype_cached_keys: u64,
+    pub dict_ma_keys: u64,
+    pub dict_ma_values: u64,
+    /// `PyDictKeysObject.dk_log2_index_bytes` / `dk_kind` / `dk_nentries` / `dk_indices`.
+    pub keys_log2_index_bytes: u64,
+    pub keys_kind: u64,
+    pub keys_nentries: u64,
+    pub keys_indices: u64,
 }
 
 impl Layout {

@@ -8,8 +8,11 @@
 //!
 //! 3.11 has no shim frames; `is_entry` (@68) only marks a C-stack boundary. Frame owners:
 //! 0 thread, 1 generator, 2 frame object.
+//!
+//! Instance attributes (`attrs`, for thread names): `_PyObject_ValuesPointer` = `obj - 4` words and
+//! `_PyObject_ManagedDictPointer` = `obj - 3` words (`internal/pycore_object.h`, v3.11.7).
 
-use super::{CurrentFrame, GilLayout, Layout};
+use super::{AttrLayout, CurrentFrame, GilLayout, Layout, ManagedDict};
 
 pub fn layout() -> Layout {
     Layout {
@@ -53,5 +56,16 @@ pub fn layout() -> Layout {
         chunk_size: 8,
         chunk_top: 16,
         chunk_data: 24,
+        attrs: AttrLayout {
+            managed: ManagedDict::Split311,
+            frame_localsplus: 72,
+            heaptype_cached_keys: 872,
+            dict_ma_keys: 32,
+            dict_ma_values: 40,
+            keys_log2_index_bytes: 9,
+            keys_kind: 10,
+            keys_nentries: 24,
+            keys_indices: 32,
+        },
     }
 }

@@ -7,8 +7,11 @@
 //! Changes from 3.11: the GIL moved behind `interp->ceval.gil` (a pointer, since each
 //! interpreter may own one), `f_code` moved to the start of the frame, and every C-level entry
 //! into the eval loop pushes a shim frame owned by `FRAME_OWNED_BY_CSTACK` (3), skipped.
+//!
+//! Instance attributes (`attrs`, for thread names): `_PyObject_DictOrValuesPointer` = `obj - 3`
+//! words, values tagged with the low bit (`internal/pycore_object.h`, v3.12.1).
 
-use super::{CurrentFrame, GilLayout, Layout};
+use super::{AttrLayout, CurrentFrame, GilLayout, Layout, ManagedDict};
 
 pub fn layout() -> Layout {
     Layout {
@@ -56,5 +59,16 @@ pub fn layout() -> Layout {
         chunk_size: 8,
         chunk_top: 16,
         chunk_data: 24,
+        attrs: AttrLayout {
+            managed: ManagedDict::Tagged312,
+            frame_localsplus: 72,
+            heaptype_cached_keys: 880,
+            dict_ma_keys: 32,
+            dict_ma_values: 40,
+            keys_log2_index_bytes: 9,
+            keys_kind: 10,
+            keys_nentries: 24,
+            keys_indices: 32,
+        },
     }
 }

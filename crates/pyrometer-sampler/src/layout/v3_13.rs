@@ -11,8 +11,11 @@
 //! (always right after `datastack_chunk`), the `_PyStackChunk` layout, the size of
 //! `PyCompactUnicodeObject`, and the `FRAME_OWNED_BY_CSTACK` owner value (3). The table's
 //! other fields are checked against the debug offsets at attach (a test asserts they agree).
+//!
+//! Instance attributes (`attrs`, for thread names): `_PyObject_InlineValues` = `obj +
+//! sizeof(PyObject)`, `MANAGED_DICT_OFFSET` = `-3` words (`internal/pycore_object.h`, v3.13.0).
 
-use super::{CurrentFrame, GilLayout, Layout, PyVersion};
+use super::{AttrLayout, CurrentFrame, GilLayout, Layout, ManagedDict, PyVersion};
 use crate::error::{Result, SamplerError};
 use crate::mem::{Bytes, RemoteMemory};
 
@@ -59,6 +62,17 @@ pub fn table() -> Layout {
         chunk_size: 8,
         chunk_top: 16,
         chunk_data: 24,
+        attrs: AttrLayout {
+            managed: ManagedDict::Inline313,
+            frame_localsplus: 72,
+            heaptype_cached_keys: 880,
+            dict_ma_keys: 32,
+            dict_ma_values: 40,
+            keys_log2_index_bytes: 9,
+            keys_kind: 10,
+            keys_nentries: 24,
+            keys_indices: 32,
+        },
     }
 }
 

@@ -52,6 +52,14 @@ def idle_main():
 if __name__ == "__main__":
     register("main")
     ev = threading.Event()
-    for target, args in ((busy, ()), (consume, ()), (waiter, (ev,))):
-        threading.Thread(target=target, args=args, daemon=True).start()
+    for name, target, args in (
+        ("busy-worker", busy, ()),
+        ("gen-worker", consume, ()),
+        ("waiter-worker", waiter, (ev,)),
+    ):
+        t = threading.Thread(name=name, target=target, args=args, daemon=True)
+        t.start()
+        if name == "gen-worker":
+            # Materialize this instance's __dict__, so its name is read through a dict.
+            t.__dict__["extra"] = 1
     idle_main()
