@@ -196,6 +196,15 @@ fn main() -> ExitCode {
         args.pid,
         profile.threads.len()
     );
+    for t in &profile.threads {
+        println!(
+            "  thread {} \"{}\" (native {}){}",
+            t.ident,
+            profile.string(t.name),
+            t.native_id,
+            if t.is_main { " main" } else { "" }
+        );
+    }
     print_table(&profile, Granularity::Function, args.top);
     println!();
     print_table(&profile, Granularity::Line, args.top);

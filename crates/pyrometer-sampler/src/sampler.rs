@@ -40,7 +40,6 @@ use crate::aggregate::{Aggregate, Flags};
 use crate::blocking::Pause;
 use crate::children::{command_line, descendants};
 use crate::cpu::{CpuStates, ThreadState};
-use crate::dump::thread_name;
 use crate::error::{Result, SamplerError};
 use crate::process::{ProcessSample, PythonProcess};
 
@@ -523,7 +522,6 @@ impl Sampler {
             return self.reattach(ti);
         }
         let t = &mut self.targets[ti];
-        let pid = t.process.pid();
         let process = &t.process;
         for ts in t.sample.threads() {
             if !ts.ok {
@@ -544,9 +542,9 @@ impl Sampler {
                 t.cpu.state(ts.native_id)
             };
             let on_cpu = state == ThreadState::Running;
-            let thread = self.agg.thread(t.index, ts.ident, ts.native_id, || {
-                thread_name(pid, ts.native_id, ts.ident)
-            });
+            let thread = self
+                .agg
+                .thread(t.index, ts.ident, ts.native_id, || process.name_thread(ts));
             let flags = Flags {
                 on_cpu,
                 holds_gil: ts.holds_gil,
