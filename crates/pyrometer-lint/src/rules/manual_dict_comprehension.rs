@@ -3,15 +3,17 @@ use crate::analysis::types::Ty;
 use crate::checker::{Checker, CostRange};
 use crate::parse::ast::{self, Expr, Stmt};
 use crate::parse::{Ranged, TextRange};
-use crate::rules::manual_list_comprehension::{is_empty_constructor, loop_clause};
+use crate::rules::manual_list_comprehension::{
+    element_text, is_empty_constructor, loop_clause, target_used_after,
+};
 use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
     /// Finds `for` loops whose whole body is `d[key] = value`, optionally under a single
     /// `if condition:`, where `d` is a name bound to a plain dict in the same scope, `key`
-    /// depends on the loop variable, and `d` is not used in `key`, `value`, the condition or
-    /// the iterable.
+    /// depends on the loop variable, `d` is not used in `key`, `value`, the condition or the
+    /// iterable, and the loop variable is not used after the loop.
     ///
     /// ## Why is this bad?
     /// Each iteration performs a subscript store through the generic `STORE_SUBSCR` path. A
@@ -99,7 +101,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         || expr_uses_name(value, dict)
         || expr_uses_name(&stmt.iter, dict)
         || condition.is_some_and(|condition| expr_uses_name(condition, dict));
-    if uses_dict {
+    if uses_dict || target_used_after(checker, stmt) {
         return;
     }
     let condition_text = condition
@@ -107,8 +109,8 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         .unwrap_or_default();
     let comprehension = format!(
         "{{{}: {} {}{condition_text}}}",
-        checker.snippet(key, 30),
-        checker.snippet(value, 30),
+        element_text(checker, key, 30),
+        element_text(checker, value, 30),
         loop_clause(checker, stmt)
     );
     let initialised = match checker.prev_sibling() {

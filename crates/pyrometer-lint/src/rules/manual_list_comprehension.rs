@@ -9,8 +9,9 @@ violation! {
     /// ## What it does
     /// Finds `for` loops whose whole body is `result.append(value)`, optionally under a single
     /// `if condition:`, where `result` is a name bound to a list in the same scope and is not
-    /// used in `value`, `condition` or the iterable. (A plain copy, appending the loop variable
-    /// unchanged with no condition, is PYR202.)
+    /// used in `value`, `condition` or the iterable, and the loop variable is not used after the
+    /// loop (a comprehension's variable does not leak). (A plain copy, appending the loop
+    /// variable unchanged with no condition, is PYR202.)
     ///
     /// ## Why is this bad?
     /// Each iteration looks up and calls the `append` method. A list comprehension builds the
@@ -114,6 +115,26 @@ pub(crate) fn is_empty_constructor(checker: &Checker<'_>, value: &Expr, kind: &s
     }
 }
 
+/// Whether a name bound by the loop's target is used after the loop in the same block (a
+/// comprehension's variables do not leak, so the rewrite would change that code).
+pub(crate) fn target_used_after(checker: &Checker<'_>, stmt: &ast::StmtFor) -> bool {
+    let mut names = Vec::new();
+    crate::analysis::helpers::target_names(&stmt.target, &mut names);
+    let after = checker.following_siblings();
+    names
+        .iter()
+        .any(|name| crate::analysis::helpers::body_uses_name(after, name))
+}
+
+/// Source text of an expression for use inside a comprehension: bare tuples get parentheses.
+pub(crate) fn element_text(checker: &Checker<'_>, expr: &Expr, max: usize) -> String {
+    let text = checker.snippet(expr, max);
+    match expr {
+        Expr::Tuple(tuple) if !tuple.parenthesized => format!("({text})"),
+        _ => text,
+    }
+}
+
 /// `target in iter` as source text.
 pub(crate) fn loop_clause(checker: &Checker<'_>, stmt: &ast::StmtFor) -> String {
     format!(
@@ -132,7 +153,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     if is_plain_copy {
         return;
     }
-    if checker.ty(shape.receiver) != Ty::List {
+    if checker.ty(shape.receiver) != Ty::List || target_used_after(checker, stmt) {
         return;
     }
     let uses_list = expr_uses_name(shape.value, shape.receiver)
@@ -149,7 +170,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         .unwrap_or_default();
     let comprehension = format!(
         "[{} {}{condition}]",
-        checker.snippet(shape.value, 40),
+        element_text(checker, shape.value, 40),
         loop_clause(checker, stmt)
     );
     let suggestion = if initialised_empty_before(checker, shape.receiver) {

@@ -2,13 +2,16 @@ use crate::analysis::types::Ty;
 use crate::checker::{Checker, CostRange};
 use crate::parse::ast::{self, Expr};
 use crate::parse::{Ranged, TextRange};
-use crate::rules::manual_list_comprehension::{append_loop, initialised_empty_before};
+use crate::rules::manual_list_comprehension::{
+    append_loop, initialised_empty_before, target_used_after,
+};
 use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
     /// Finds `for` loops whose whole body is `result.append(item)`, appending the loop variable
-    /// itself with no condition, where `result` is a name bound to a list in the same scope.
+    /// itself with no condition, where `result` is a name bound to a list in the same scope and
+    /// the loop variable is not used after the loop.
     ///
     /// ## Why is this bad?
     /// The loop copies an iterable item by item through a method call per item. `list(items)`
@@ -65,6 +68,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     }
     if checker.ty(shape.receiver) != Ty::List
         || crate::analysis::helpers::expr_uses_name(&stmt.iter, shape.receiver)
+        || target_used_after(checker, stmt)
     {
         return;
     }

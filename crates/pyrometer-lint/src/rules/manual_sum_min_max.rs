@@ -81,6 +81,9 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         return;
     };
     let item = target.id.as_str();
+    if crate::rules::manual_list_comprehension::target_used_after(checker, stmt) {
+        return;
+    }
     let function = match stmt.body.as_slice() {
         // total += x, after total = 0
         [Stmt::AugAssign(assign)] if assign.op == Operator::Add && is_name(&assign.value, item) => {
