@@ -62,6 +62,26 @@ pub fn parse_maps(text: &str) -> Vec<Mapping> {
     out
 }
 
+/// The `(major, minor)` in an interpreter file name: `python3.10`, `libpython2.7.so.1.0`.
+pub fn version_from_name(path: &str) -> Option<(u32, u32)> {
+    let name = Path::new(path).file_name()?.to_str()?;
+    let rest = &name[name.find("python")? + "python".len()..];
+    let (major, rest) = rest.split_once('.')?;
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    Some((major.parse().ok()?, minor.parse().ok()?))
+}
+
+/// The error for a process whose interpreter is too old to have what we read, if its file
+/// names say so.
+fn too_old(pid: u32, paths: &[&str]) -> Option<SamplerError> {
+    let (major, minor) = paths.iter().find_map(|p| version_from_name(p))?;
+    ((major, minor) < (3, 11)).then(|| SamplerError::UnsupportedVersion {
+        pid,
+        version: format!("{major}.{minor}"),
+        reason: "only CPython 3.11 and later keep frames the way this sampler reads them".into(),
+    })
+}
+
 /// Where the runtime is, and how it was found.
 #[derive(Clone, Debug)]
 pub struct RuntimeLocation {
@@ -232,12 +252,27 @@ pub fn locate_runtime(pid: u32) -> Result<RuntimeLocation> {
                 continue;
             }
         };
+        if facts.py_version.is_none()
+            && let Some(e) = too_old(pid, &[m.path.as_str()])
+        {
+            return Err(e);
+        }
         return Ok(RuntimeLocation {
             binary: PathBuf::from(&m.path),
             runtime_addr: addr.wrapping_add(bias),
             py_version_addr: facts.py_version.map(|a| a.wrapping_add(bias)),
             method,
         });
+    }
+    let names: Vec<&str> = maps
+        .iter()
+        .filter(|m| m.offset == 0)
+        .map(|m| m.path.as_str())
+        .collect();
+    if !tried.is_empty()
+        && let Some(e) = too_old(pid, &names)
+    {
+        return Err(e);
     }
     Err(SamplerError::NotPython {
         pid,
@@ -265,6 +300,21 @@ mod tests {
         assert_eq!(maps[1].path, "");
         assert_eq!(maps[2].offset, 0x1000);
         assert_eq!(maps[2].path, "/lib/libpython3.12.so.1.0 (deleted)");
+    }
+
+    #[test]
+    fn versions_from_file_names() {
+        assert_eq!(version_from_name("/usr/bin/python3.11"), Some((3, 11)));
+        assert_eq!(
+            version_from_name("/x/lib/libpython3.10.so.1.0"),
+            Some((3, 10))
+        );
+        assert_eq!(
+            version_from_name("/x/lib/libpython2.7.so.1.0"),
+            Some((2, 7))
+        );
+        assert_eq!(version_from_name("/x/bin/python3.13t"), Some((3, 13)));
+        assert_eq!(version_from_name("/usr/bin/python"), None);
     }
 
     #[test]

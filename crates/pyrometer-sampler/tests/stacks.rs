@@ -340,3 +340,37 @@ fn a_wrong_layout_fails_its_self_check_instead_of_reading_garbage() {
         }
     }
 }
+
+#[test]
+fn older_pythons_are_refused_with_their_version() {
+    let olds = [
+        "/root/.pyenv/versions/3.10.13/bin/python3.10",
+        "/root/.pyenv/versions/2.7.18/bin/python2.7",
+    ];
+    let mut ran = 0;
+    for path in olds {
+        if !std::path::Path::new(path).exists() {
+            eprintln!("SKIP older_pythons {path}: not found");
+            continue;
+        }
+        let mut child = std::process::Command::new(path)
+            .args(["-c", "import time; time.sleep(30)"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let result = PythonProcess::attach(child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        match result {
+            Err(e @ SamplerError::UnsupportedVersion { .. }) => {
+                assert!(!e.is_transient());
+                eprintln!("{path}: {e}");
+            }
+            other => panic!("{path}: expected UnsupportedVersion, got {other:?}"),
+        }
+        ran += 1;
+    }
+    if ran == 0 {
+        eprintln!("SKIP older_pythons: no CPython before 3.11 installed");
+    }
+}
