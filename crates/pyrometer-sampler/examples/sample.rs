@@ -1,7 +1,7 @@
 //! Exercises the sampler by hand.
 //!
 //! ```text
-//! sample --pid N [--rate HZ] [--duration S] [--blocking] [--no-cpu] [--no-spin]
+//! sample --pid N [--rate HZ] [--duration S] [--blocking] [--no-cpu] [--spin]
 //!        [--subprocesses] [--top K] [--self-cpu]
 //! sample --pid N --dump
 //! ```
@@ -27,7 +27,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: sample --pid N [--rate HZ] [--duration S] [--blocking] [--no-cpu] [--no-spin] \
+        "usage: sample --pid N [--rate HZ] [--duration S] [--blocking] [--no-cpu] [--spin] \
          [--subprocesses] [--top K] [--self-cpu] | --pid N --dump"
     );
     std::process::exit(2)
@@ -55,6 +55,7 @@ fn parse() -> Args {
             "--blocking" => args.config.blocking = true,
             "--no-cpu" => args.config.cpu_state = false,
             "--no-spin" => args.config.spin = false,
+            "--spin" => args.config.spin = true,
             "--subprocesses" => args.config.subprocesses = true,
             "--dump" => args.dump = true,
             "--self-cpu" => args.self_cpu = true,
