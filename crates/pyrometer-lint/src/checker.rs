@@ -489,6 +489,22 @@ impl<'a> Checker<'a> {
         index.checked_sub(1).and_then(|prev| suite.get(prev))
     }
 
+    /// The statement right before the innermost loop of the current scope (for `for`/`while`
+    /// loops), e.g. the initialisation of an accumulator.
+    pub(crate) fn loop_prev_sibling(&self) -> Option<&'a Stmt> {
+        let start = match self.current_loop()?.node {
+            LoopNode::For(stmt) => stmt.range.start(),
+            LoopNode::While(stmt) => stmt.range.start(),
+            LoopNode::Comprehension(_) => return None,
+        };
+        self.suites.iter().rev().find_map(|(suite, index)| {
+            let stmt = suite.get(*index)?;
+            (stmt.start() == start)
+                .then(|| index.checked_sub(1).and_then(|prev| suite.get(prev)))
+                .flatten()
+        })
+    }
+
     /// The statements after the current one in its block.
     pub(crate) fn following_siblings(&self) -> &'a [Stmt] {
         match self.suites.last() {

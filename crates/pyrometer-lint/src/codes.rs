@@ -9,7 +9,7 @@ use std::fmt;
 macro_rules! rule_table {
     ($( $variant:ident => ($code:literal, $name:literal, $default:literal,
         $module:ident :: $violation:ident, $summary:literal), )*) => {
-        /// One performance rule. `Rule as usize` indexes [`RULES`].
+        /// One performance rule. `Rule as usize` indexes [`rules()`](crate::rules).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
         pub enum Rule {

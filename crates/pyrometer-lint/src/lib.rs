@@ -1,7 +1,7 @@
 //! Static performance rules for Python source: the engine behind `pyrometer check`.
 //!
-//! Python is parsed with ruff's parser (`ruff_python_parser`, behind [`parse`](crate) as one
-//! private facade module). One walk over each module's AST runs every enabled rule; each rule
+//! Python is parsed with ruff's parser (`ruff_python_parser` 0.0.10, pinned, behind one private
+//! facade module, `parse.rs`). One walk over each module's AST runs every enabled rule; each rule
 //! lives in its own file under `src/rules/`, and every rule is listed once in the table of
 //! [`rules()`]. Rules favour precision over recall: when a fact (a type, whether a collection
 //! changes in a loop) is not certain, they stay quiet.

@@ -1,7 +1,7 @@
 //! Small AST utilities shared by the rules.
 
 use crate::parse::ast::visitor::{self, Visitor};
-use crate::parse::ast::{self, Expr, Number, Operator, Stmt, UnaryOp};
+use crate::parse::ast::{self, Expr, ExprContext, Number, Operator, Stmt, UnaryOp};
 
 /// The identifier of a bare name expression.
 pub(crate) fn name_of(expr: &Expr) -> Option<&str> {
@@ -175,6 +175,21 @@ pub(crate) fn body_uses_name(body: &[Stmt], name: &str) -> bool {
         true,
         |e| matches!(e, Expr::Name(n) if n.id.as_str() == name),
     )
+}
+
+/// Whether the first mention of `name` in `body` (in evaluation order) reads it: the value it
+/// had before `body` is used. A first mention that rebinds it (a later loop over the same name)
+/// is not a use.
+pub(crate) fn reads_before_rebinding(body: &[Stmt], name: &str) -> bool {
+    let mut first = None;
+    body_any(body, true, |e| match e {
+        Expr::Name(n) if n.id.as_str() == name => {
+            first = Some(n.ctx == ExprContext::Load);
+            true
+        }
+        _ => false,
+    });
+    first.unwrap_or(false)
 }
 
 /// The names bound by an assignment or loop target (`a`, `a, b`, `(a, *b)`).

@@ -9,8 +9,9 @@ use crate::violation::{Violation, violation};
 violation! {
     /// ## What it does
     /// Finds `x.pop(0)` and `x.insert(0, item)` inside a loop, where `x` is known to be a list,
-    /// or is an attribute, a global, or an unannotated parameter (of unknown type, where this
-    /// call shape is list usage). Names bound to results of other calls are left alone.
+    /// or is an attribute (not of a module, like `sys.path`), a global, or an unannotated
+    /// parameter (of unknown type, where this call shape is list usage). Names bound to
+    /// results of other calls are left alone.
     ///
     /// ## Why is this bad?
     /// A list stores its items contiguously. Removing or inserting at the front moves every
@@ -102,7 +103,14 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
                 }
             }
         }
-        Expr::Attribute(_) => {}
+        // `sys.path.insert(0, p)`: an attribute of a module is not ours to turn into a deque.
+        Expr::Attribute(attr) => {
+            if let Expr::Name(base) = &*attr.value
+                && checker.imports.is_module(base.id.as_str())
+            {
+                return;
+            }
+        }
         _ => return,
     }
     let cost = checker.current_loop().map(|ctx| ctx.cost());

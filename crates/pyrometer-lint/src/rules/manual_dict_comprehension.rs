@@ -80,7 +80,15 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         return;
     };
     let dict = dict.id.as_str();
-    if checker.ty(dict) != Ty::Dict || matches!(&*subscript.slice, Expr::Slice(_)) {
+    let initialised = match checker.prev_sibling() {
+        Some(Stmt::Assign(init)) => {
+            matches!(init.targets.as_slice(), [Expr::Name(t)] if t.id.as_str() == dict)
+                && is_empty_constructor(checker, &init.value, "dict")
+        }
+        _ => false,
+    };
+    if !(checker.ty(dict) == Ty::Dict || initialised) || matches!(&*subscript.slice, Expr::Slice(_))
+    {
         return;
     }
     let key = &*subscript.slice;
@@ -113,13 +121,6 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         element_text(checker, value, 30),
         loop_clause(checker, stmt)
     );
-    let initialised = match checker.prev_sibling() {
-        Some(Stmt::Assign(init)) => {
-            matches!(init.targets.as_slice(), [Expr::Name(t)] if t.id.as_str() == dict)
-                && is_empty_constructor(checker, &init.value, "dict")
-        }
-        _ => false,
-    };
     let suggestion = if initialised {
         format!("{dict} = {comprehension}")
     } else {

@@ -7,8 +7,9 @@ use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
-    /// Finds `for` loops whose whole body is `result.append(value)`, optionally under a single
-    /// `if condition:`, where `result` is a name bound to a list in the same scope and is not
+    /// Finds `for` (and `async for`) loops whose whole body is `result.append(value)`,
+    /// optionally under a single `if condition:`, where `result` is a name bound to a list in the
+    /// same scope (or assigned `[]` right before the loop) and is not
     /// used in `value`, `condition` or the iterable, and the loop variable is not used after the
     /// loop (a comprehension's variable does not leak). (A plain copy, appending the loop
     /// variable unchanged with no condition, is PYR202.)
@@ -67,7 +68,7 @@ pub(crate) struct AppendLoop<'a> {
 }
 
 pub(crate) fn append_loop(stmt: &ast::StmtFor) -> Option<AppendLoop<'_>> {
-    if stmt.is_async || !stmt.orelse.is_empty() {
+    if !stmt.orelse.is_empty() {
         return None;
     }
     let (condition, inner) = match stmt.body.as_slice() {
@@ -92,6 +93,12 @@ pub(crate) fn append_loop(stmt: &ast::StmtFor) -> Option<AppendLoop<'_>> {
         receiver: receiver.id.as_str(),
         value,
     })
+}
+
+/// Whether `name` is a list where the loop starts: its bindings in the scope all make a list,
+/// or the statement right before the loop assigns it an empty list.
+pub(crate) fn is_list_here(checker: &Checker<'_>, name: &str) -> bool {
+    checker.ty(name) == Ty::List || initialised_empty_before(checker, name)
 }
 
 /// Whether the statement before the loop is `name = []`.
@@ -123,7 +130,7 @@ pub(crate) fn target_used_after(checker: &Checker<'_>, stmt: &ast::StmtFor) -> b
     let after = checker.following_siblings();
     names
         .iter()
-        .any(|name| crate::analysis::helpers::body_uses_name(after, name))
+        .any(|name| crate::analysis::helpers::reads_before_rebinding(after, name))
 }
 
 /// Source text of an expression for use inside a comprehension: bare tuples get parentheses.
@@ -138,7 +145,8 @@ pub(crate) fn element_text(checker: &Checker<'_>, expr: &Expr, max: usize) -> St
 /// `target in iter` as source text.
 pub(crate) fn loop_clause(checker: &Checker<'_>, stmt: &ast::StmtFor) -> String {
     format!(
-        "for {} in {}",
+        "{}for {} in {}",
+        if stmt.is_async { "async " } else { "" },
         checker.snippet(&*stmt.target, 30),
         checker.snippet(&*stmt.iter, 40)
     )
@@ -153,7 +161,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     if is_plain_copy {
         return;
     }
-    if checker.ty(shape.receiver) != Ty::List || target_used_after(checker, stmt) {
+    if !is_list_here(checker, shape.receiver) || target_used_after(checker, stmt) {
         return;
     }
     let uses_list = expr_uses_name(shape.value, shape.receiver)

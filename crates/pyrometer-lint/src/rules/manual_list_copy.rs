@@ -1,9 +1,8 @@
-use crate::analysis::types::Ty;
 use crate::checker::{Checker, CostRange};
 use crate::parse::ast::{self, Expr};
 use crate::parse::{Ranged, TextRange};
 use crate::rules::manual_list_comprehension::{
-    append_loop, initialised_empty_before, target_used_after,
+    append_loop, initialised_empty_before, is_list_here, target_used_after,
 };
 use crate::violation::{Violation, violation};
 
@@ -66,7 +65,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     if !matches!(shape.value, Expr::Name(value) if value.id == target.id) {
         return;
     }
-    if checker.ty(shape.receiver) != Ty::List
+    if !is_list_here(checker, shape.receiver)
         || crate::analysis::helpers::expr_uses_name(&stmt.iter, shape.receiver)
         || target_used_after(checker, stmt)
     {
@@ -75,6 +74,8 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     let iter = checker.snippet(&*stmt.iter, 40);
     let suggestion = if initialised_empty_before(checker, shape.receiver) {
         format!("{} = list({iter})", shape.receiver)
+    } else if stmt.is_async {
+        format!("{}.extend([x async for x in {iter}])", shape.receiver)
     } else {
         format!("{}.extend({iter})", shape.receiver)
     };

@@ -9,7 +9,8 @@ violation! {
     /// ## What it does
     /// Finds strings (and `bytes`) built by repeated concatenation inside a loop:
     /// `s += piece` or `s = s + piece`, where `s` is known to be a `str` (assigned a string
-    /// literal, an f-string or `str(...)` in the same scope, or annotated `str`), or where the
+    /// literal, an f-string or `str(...)` in the same scope, or annotated `str`, or assigned a
+    /// string literal right before the loop), or where the
     /// added piece is evidently a string and `s`'s type is not known to be something else.
     /// `s` must accumulate across iterations: it is not the loop variable and is not reset
     /// (assigned a value that does not use it) earlier in the same iteration.
@@ -136,7 +137,11 @@ fn check_target<'a>(
                 // A per-iteration value, not an accumulator.
                 return;
             }
-            match checker.ty(id) {
+            let ty = match checker.ty(id) {
+                Ty::Unknown if str_initialised_before_loop(checker, id) => Ty::Str,
+                ty => ty,
+            };
+            match ty {
                 Ty::Str => local_or_not(checker, id),
                 Ty::Bytes => ConcatKind::Bytes,
                 Ty::Unknown if is_str_expr(piece) => local_or_not(checker, id),
@@ -164,6 +169,17 @@ fn check_target<'a>(
         range,
         cost,
     );
+}
+
+/// `name = "..."` (or an f-string) right before the loop.
+fn str_initialised_before_loop(checker: &Checker<'_>, name: &str) -> bool {
+    match checker.loop_prev_sibling() {
+        Some(ast::Stmt::Assign(assign)) => {
+            matches!(assign.targets.as_slice(), [Expr::Name(t)] if t.id.as_str() == name)
+                && matches!(*assign.value, Expr::StringLiteral(_) | Expr::FString(_))
+        }
+        _ => false,
+    }
 }
 
 /// CPython's in-place resize applies to function locals only.
