@@ -27,6 +27,7 @@ pub mod mem;
 pub mod names;
 pub mod process;
 pub mod sampler;
+pub mod timing;
 
 pub use cpu::ThreadState;
 pub use dump::{DumpFrame, ThreadDump, dump, thread_name};
