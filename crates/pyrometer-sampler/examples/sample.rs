@@ -139,6 +139,9 @@ fn print_table(profile: &Profile, granularity: Granularity, top: usize) {
 }
 
 fn main() -> ExitCode {
+    // Die quietly when the reader of stdout goes away (`| head`), like other CLI tools.
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread is started.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = parse();
     if args.dump {
         let threads = match dump(args.pid) {
