@@ -43,10 +43,18 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-def run(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, input: str | None = None,
-        timeout: float = 300) -> Result:
-    proc = subprocess.run(args, cwd=cwd, env=env, input=input if input is not None else "",
-                          capture_output=True, text=True, timeout=timeout)
+def run(
+    args: list[str], cwd: Path, *, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 300
+) -> Result:
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env,
+        input=input if input is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -54,8 +62,13 @@ def run(args: list[str], cwd: Path, *, env: dict[str, str] | None = None, input:
 def pyrometer(tmp_path: Path):
     """Runs ``pyrometer ARGS…`` in ``tmp_path`` (runs are saved under it)."""
 
-    def call(*args: str, input: str | None = None, env: dict[str, str] | None = None,
-             cwd: Path | None = None, timeout: float = 300) -> Result:
+    def call(
+        *args: str,
+        input: str | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float = 300,
+    ) -> Result:
         full_env = base_env(tmp_path)
         full_env.update(env or {})
         return run([*pyrometer_command(), *args], cwd or tmp_path, env=full_env, input=input, timeout=timeout)
@@ -63,12 +76,14 @@ def pyrometer(tmp_path: Path):
     return call
 
 
-def saved_profile(result: Result) -> Path:
-    """The .pyro path a ``run`` says it saved."""
-    for line in result.stderr.splitlines():
+def saved_profile(result: Result | str) -> Path:
+    """The .pyro path a ``run`` says it saved (relative to where it ran), from its result or
+    its stderr."""
+    stderr = result if isinstance(result, str) else result.stderr
+    for line in stderr.splitlines():
         if line.startswith("pyrometer: profile saved to "):
             return Path(line.removeprefix("pyrometer: profile saved to ").split(" (")[0])
-    raise AssertionError(f"no saved profile in:\n{result}")
+    raise AssertionError(f"no saved profile in:\n{stderr}")
 
 
 # --- cProfile semantics, recomputed independently from pyrometer's JSON export --------------
@@ -122,7 +137,7 @@ def counts_from_json(path: Path, root_file: str | None = None, main_thread_only:
 
     stack_key = [key(locations[s["location"]]["frame"]) for s in stacks]
     calls = defaultdict(int)
-    for stack, thread, value in zip(samples["stack"], samples["thread"], calls_column):
+    for stack, thread, value in zip(samples["stack"], samples["thread"], calls_column, strict=True):
         if main_thread_only and not threads[thread]["is_main"]:
             continue
         calls[stack] += value

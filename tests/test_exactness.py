@@ -109,8 +109,11 @@ def cprofile_counts(script: Path, tmp_path: Path, env: dict[str, str], args: lis
 def our_counts(script: Path, tmp_path: Path, env: dict[str, str], args: list[str]) -> tuple[dict, dict]:
     """Counts from the program's own call tree (JSON export), and from the pstats export."""
     as_json, as_pstats = tmp_path / "ours.json", tmp_path / "ours.prof"
-    result = run([*pyrometer_command(), "run", "-q", "--export", str(as_json), "--export", str(as_pstats),
-                  str(script), *args], script.parent, env=env)
+    result = run(
+        [*pyrometer_command(), "run", "-q", "--export", str(as_json), "--export", str(as_pstats), str(script), *args],
+        script.parent,
+        env=env,
+    )
     assert result.returncode == 0, str(result)
     return counts_from_json(as_json, root_file=str(script)), pstats_counts(marshal.loads(as_pstats.read_bytes()))
 
@@ -156,7 +159,12 @@ def test_pyperformance_counts_equal_cprofile(bench, tmp_path):
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(PYPERF_SHIM), env.get("PYTHONPATH", "")] if p)
     env["PYROMETER_BENCH_LOOPS"] = "1"
     # The benchmark must do the same work twice in a row, or the comparison means nothing.
-    probe = subprocess.run([sys.executable, "-c", "import pyperf; print(pyperf.__file__)"], env=env,
-                           capture_output=True, text=True, check=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import pyperf; print(pyperf.__file__)"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert str(PYPERF_SHIM) in probe.stdout
     assert_same_counts(script, tmp_path, env)

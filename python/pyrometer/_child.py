@@ -60,6 +60,7 @@ def main() -> None:
     work_dir = env.pop("PYROMETER_CHILD_DIR")
     env.pop("PYROMETER_CHILD_MODE", None)
     builtins = env.pop("PYROMETER_CHILD_BUILTINS", "1") == "1"
+    checkpoint = float(env.pop("PYROMETER_CHILD_CHECKPOINT", "0") or 0)
     kind = env.pop("PYROMETER_CHILD_KIND")
     target = env.pop("PYROMETER_CHILD_TARGET")
     args = sys.argv[1:]
@@ -123,4 +124,4 @@ def main() -> None:
     os._exit = _native.child_os_exit
     with open(os.path.join(work_dir, "started"), "w"):
         pass
-    _native.child_exec(code, globals_, work_dir, builtins)
+    _native.child_exec(code, globals_, work_dir, builtins, checkpoint)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from pyrometer import _native
-from pyrometer._native import PyrometerError, ProfileData
+from pyrometer._native import ProfileData, PyrometerError
 
 __all__ = ["Profile", "Session", "profile"]
 
@@ -26,8 +26,13 @@ class Profile(_native.Tracer):
 
     stats: dict[tuple[str, int, str], tuple[Any, ...]]
 
-    def __init__(self, timer: Callable[[], float] | None = None, timeunit: float = 0.0,
-                 subcalls: bool = True, builtins: bool = True) -> None:
+    def __init__(
+        self,
+        timer: Callable[[], float] | None = None,
+        timeunit: float = 0.0,
+        subcalls: bool = True,
+        builtins: bool = True,
+    ) -> None:
         if timer is not None:
             raise PyrometerError("pyrometer.Profile measures with its own clock; custom timers are not supported")
         self.stats = {}
@@ -57,7 +62,7 @@ class Profile(_native.Tracer):
         namespace = __main__.__dict__
         return self.runctx(cmd, namespace, namespace)
 
-    def runctx(self, cmd: str, globals: dict[str, Any], locals: dict[str, Any] | None) -> Profile:  # noqa: A002
+    def runctx(self, cmd: str, globals: dict[str, Any], locals: dict[str, Any] | None) -> Profile:
         self.enable()
         try:
             exec(cmd, globals, locals)
@@ -131,8 +136,16 @@ class Session:
         """What was collected so far."""
         return self._tracer.snapshot()
 
-    def report(self, *, sort: str | None = None, top: int | None = None, tree: bool = False,
-               callers: str | None = None, callees: str | None = None, color: bool = False) -> str:
+    def report(
+        self,
+        *,
+        sort: str | None = None,
+        top: int | None = None,
+        tree: bool = False,
+        callers: str | None = None,
+        callees: str | None = None,
+        color: bool = False,
+    ) -> str:
         """The text report (as ``pyrometer view`` prints it)."""
         return self.data.report(sort=sort, top=top, tree=tree, callers=callers, callees=callees, color=color)
 
@@ -140,7 +153,7 @@ class Session:
         """Saves the profile as a ``.pyro`` file (``pyrometer view`` reads it)."""
         self.data.save(os.fspath(path))
 
-    def export(self, path: str | os.PathLike[str], format: str | None = None) -> None:  # noqa: A002
+    def export(self, path: str | os.PathLike[str], format: str | None = None) -> None:
         """Writes pstats, speedscope, collapsed, svg or json, by extension or ``format``."""
         self.data.export(os.fspath(path), format)
 

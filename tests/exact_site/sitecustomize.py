@@ -8,5 +8,5 @@ import optparse  # noqa: F401
 import pstats  # noqa: F401
 import runpy  # noqa: F401
 
-import pyrometer._child  # noqa: F401
+import pyrometer._child
 import pyrometer._native  # noqa: F401

@@ -50,7 +50,7 @@ def main():
     time.perf_counter()
     dict.fromkeys(words)
     isinstance(p, Point)
-    getattr(p, "x")
+    p.x
 
 
 main()

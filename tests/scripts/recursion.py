@@ -15,7 +15,7 @@ def is_odd(n):
     return False if n == 0 else is_even(n - 1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fib_cached(n):
     return n if n < 2 else fib_cached(n - 1) + fib_cached(n - 2)
 

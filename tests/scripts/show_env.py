@@ -2,11 +2,12 @@
 
 import json
 import os
+import re
 import sys
 
 import __main__
 
-main_globals = sorted(k for k in vars(__main__) if k not in ("json", "os", "sys", "__main__"))
+main_globals = sorted(k for k in vars(__main__) if k not in ("json", "os", "re", "sys", "__main__"))
 info = {
     "argv": sys.argv,
     "path0": sys.path[0],
@@ -16,7 +17,7 @@ info = {
     "main_is_module": sys.modules["__main__"] is __main__,
     "main_globals": main_globals,
     "loader": type(globals().get("__loader__")).__name__,
-    "spec": repr(globals().get("__spec__")),
+    "spec": re.sub(" at 0x[0-9a-f]+", "", repr(globals().get("__spec__"))),
     "package": globals().get("__package__"),
     "cached": globals().get("__cached__"),
     "env_leak": sorted(k for k in os.environ if k.startswith("PYROMETER_CHILD")),

@@ -1,6 +1,5 @@
 """Works, announces it is ready, then waits until killed from outside."""
 
-import sys
 import time
 
 

@@ -86,6 +86,7 @@ pub struct Request<'a> {
     pub python: &'a Path,
     pub mode: &'a str,
     pub builtins: bool,
+    pub checkpoint_seconds: f64,
     pub target: &'a Target,
     pub args: &'a [String],
     pub work_dir: &'a Path,
@@ -201,6 +202,10 @@ pub fn run(request: &Request) -> Result<Outcome> {
         .env(
             "PYROMETER_CHILD_BUILTINS",
             if request.builtins { "1" } else { "0" },
+        )
+        .env(
+            "PYROMETER_CHILD_CHECKPOINT",
+            request.checkpoint_seconds.to_string(),
         )
         .env("PYROMETER_CHILD_KIND", request.target.kind())
         .env("PYROMETER_CHILD_TARGET", request.target.value());

@@ -108,6 +108,15 @@ pub struct RunArgs {
     /// Leave calls of built-in (C) functions out of the profile (they are in by default, as in cProfile)
     #[arg(long, help_heading = "Profiling")]
     pub no_builtins: bool,
+    /// Save what has been collected every SECONDS while the program runs, so that a program
+    /// killed outright (SIGKILL, a crash) still leaves a profile; 0 turns this off
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1.0,
+        help_heading = "Profiling"
+    )]
+    pub checkpoint: f64,
     /// The Python interpreter to run the program with [default: the one pyrometer runs in]
     #[arg(long, value_name = "PATH", help_heading = "Profiling")]
     pub python: Option<PathBuf>,

@@ -14,7 +14,7 @@ use pyo3::types::PyDict;
 use pyrometer_profile::pyro;
 use pyrometer_tracer as tracer;
 
-use crate::{describe_run, error, gil};
+use crate::{describe_meta, describe_run, error, gil};
 
 struct ChildState {
     out_dir: PathBuf,
@@ -38,13 +38,16 @@ fn with_state<T>(f: impl FnOnce(&mut Option<ChildState>) -> T) -> T {
 /// `python` reports them; the tracer stays on until [`child_finish`] (threads still running
 /// and atexit callbacks are profiled too).
 #[pyfunction]
+#[pyo3(signature = (code, globals, out_dir, builtins, checkpoint_seconds=0.0))]
 fn child_exec(
     py: Python<'_>,
     code: &Bound<'_, PyAny>,
     globals: &Bound<'_, PyDict>,
     out_dir: PathBuf,
     builtins: bool,
+    checkpoint_seconds: f64,
 ) -> PyResult<()> {
+    let profile_path = out_dir.join("profile.pyro");
     with_state(|s| {
         *s = Some(ChildState {
             out_dir,
@@ -54,6 +57,15 @@ fn child_exec(
         })
     });
     tracer::start(&gil(py), tracer::Options { builtins }).map_err(error)?;
+    if checkpoint_seconds > 0.0 {
+        let mut meta = pyrometer_profile::Meta {
+            mode: pyrometer_profile::Mode::Trace,
+            ..Default::default()
+        };
+        describe_meta(py, &mut meta);
+        let interval = std::time::Duration::from_secs_f64(checkpoint_seconds);
+        tracer::set_checkpoints(&gil(py), profile_path, interval, meta).map_err(error)?;
+    }
     // SAFETY: GIL held; `code` is a code object and `globals` a dict, both alive for the call.
     let result = unsafe { ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()) };
     if !result.is_null() {

@@ -229,13 +229,17 @@ pub(crate) fn python_info(py: Python<'_>) -> Option<pyrometer_profile::PythonInf
     })
 }
 
-/// Fills what a tracer profile made in this process should say about itself.
-pub(crate) fn describe_run(py: Python<'_>, profile: &mut Profile) {
-    profile.meta.tool = format!("pyrometer {}", env!("CARGO_PKG_VERSION"));
-    profile.meta.python = python_info(py);
+/// Fills what a profile made in this process should say about itself.
+pub(crate) fn describe_meta(py: Python<'_>, meta: &mut pyrometer_profile::Meta) {
+    meta.tool = format!("pyrometer {}", env!("CARGO_PKG_VERSION"));
+    meta.python = python_info(py);
     if let Ok(cwd) = std::env::current_dir() {
-        profile.meta.cwd = cwd.to_string_lossy().into_owned();
+        meta.cwd = cwd.to_string_lossy().into_owned();
     }
+}
+
+pub(crate) fn describe_run(py: Python<'_>, profile: &mut Profile) {
+    describe_meta(py, &mut profile.meta);
 }
 
 /// The function tracer, for code that profiles itself. `pyrometer.Profile` (the drop-in for

@@ -55,10 +55,7 @@ fn key(profile: &Profile, frame: u32) -> Key {
 }
 
 /// The stats dictionary, in a stable order (by key).
-pub fn stats(
-    profile: &Profile,
-    options: &RenderOptions,
-) -> Result<Vec<Entry>, RenderError> {
+pub fn stats(profile: &Profile, options: &RenderOptions) -> Result<Vec<Entry>, RenderError> {
     let metric = match report_metric(profile, options) {
         Ok(m) => m,
         Err(RenderError::Empty(_)) => return Ok(Vec::new()),

@@ -85,8 +85,18 @@ struct ThreadRecord {
     lookups_left: u32,
 }
 
+/// Where and how often to save what has been collected while the program runs.
+struct Checkpoints {
+    path: std::path::PathBuf,
+    interval_ticks: u64,
+    /// Metadata to give each checkpoint (the tracer knows the data, not the run).
+    meta: pyrometer_profile::Meta,
+    written: u64,
+}
+
 struct State {
     calibration: clock::Calibration,
+    checkpoints: Option<Checkpoints>,
     clock: clock::ClockKind,
     start_unix_ns: u64,
     /// Owned (from `Box::into_raw`); freed in `State::release`.
@@ -106,6 +116,8 @@ static STATE: GilCell<Option<State>> = GilCell(UnsafeCell::new(None));
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static SESSIONS: AtomicU64 = AtomicU64::new(0);
 static BUILTINS: AtomicBool = AtomicBool::new(true);
+/// The tick at which the next checkpoint is due (`u64::MAX`: none).
+static NEXT_CHECKPOINT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 thread_local! {
     /// This thread's record in the current session: (session number, record).
@@ -208,6 +220,83 @@ unsafe fn leave() {
     if let Some(record) = unsafe { current_thread() } {
         record.tree.leave(now);
     }
+    if now >= NEXT_CHECKPOINT.load(Ordering::Relaxed) {
+        // SAFETY: forwarded contract; the record borrow above has ended.
+        unsafe { checkpoint(now) };
+    }
+}
+
+/// Saves what has been collected so far, from inside a hook (so with the GIL, and with every
+/// thread's tree consistent). The next one is due after the interval, or after 50 times what
+/// this one took, whichever is later: checkpoints cost at most 2% of the run.
+#[cold]
+#[inline(never)]
+unsafe fn checkpoint(now: u64) {
+    NEXT_CHECKPOINT.store(u64::MAX, Ordering::Relaxed);
+    // SAFETY: GIL held by the hook; no other reference to the state is live.
+    let Some(state) = (unsafe { state() }) else {
+        return;
+    };
+    let Some(mut cp) = state.checkpoints.take() else {
+        return;
+    };
+    // SAFETY: GIL held by the hook.
+    let gil = unsafe { Gil::assume() };
+    let generation = GENERATION.swap(0, Ordering::Relaxed);
+    let mut profile = py::preserving_exception(|| snapshot::build(&gil, state, now, true));
+    GENERATION.store(generation, Ordering::Relaxed);
+    cp.written += 1;
+    let duration_ns = profile.meta.duration_ns;
+    let counters = std::mem::take(&mut profile.meta.counters);
+    profile.meta = pyrometer_profile::Meta {
+        duration_ns,
+        counters,
+        ..cp.meta.clone()
+    };
+    profile.meta.counters.push(pyrometer_profile::Counter {
+        name: "checkpoint".into(),
+        value: cp.written,
+    });
+    if let Err(e) = pyrometer_profile::pyro::write(&cp.path, &profile) {
+        eprintln!(
+            "pyrometer: could not write a checkpoint to {}: {e}",
+            cp.path.display()
+        );
+    }
+    let spent = clock::now().saturating_sub(now);
+    NEXT_CHECKPOINT.store(
+        clock::now().saturating_add(cp.interval_ticks.max(spent.saturating_mul(50))),
+        Ordering::Relaxed,
+    );
+    state.checkpoints = Some(cp);
+}
+
+/// Saves the collected data to `path` every `interval` while tracing, with `meta` as its
+/// metadata, so that a program killed outright (SIGKILL, a crash) still leaves a profile.
+pub fn set_checkpoints(
+    gil: &Gil,
+    path: std::path::PathBuf,
+    interval: std::time::Duration,
+    meta: pyrometer_profile::Meta,
+) -> Result<(), TracerError> {
+    let _ = gil;
+    // SAFETY: `gil` proves the GIL is held; hooks cannot run meanwhile.
+    let Some(state) = (unsafe { state() }) else {
+        return Err(TracerError::NotActive);
+    };
+    let ns_per_tick = clock::quick_ns_per_tick();
+    let interval_ticks = (interval.as_nanos() as f64 / ns_per_tick).max(1.0) as u64;
+    state.checkpoints = Some(Checkpoints {
+        path,
+        interval_ticks,
+        meta,
+        written: 0,
+    });
+    NEXT_CHECKPOINT.store(
+        clock::now().saturating_add(interval_ticks),
+        Ordering::Relaxed,
+    );
+    Ok(())
 }
 
 /// Registers a code object: keeps a strong reference so its address is not reused.
@@ -236,6 +325,7 @@ pub fn start(gil: &Gil, options: Options) -> Result<(), TracerError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     *slot = Some(State {
+        checkpoints: None,
         calibration: clock::Calibration::start(),
         clock,
         start_unix_ns,
@@ -274,6 +364,7 @@ pub fn stop(gil: &Gil) -> Result<Profile, TracerError> {
     };
     let uninstalled = hooks::uninstall(gil, &state.backend);
     GENERATION.store(0, Ordering::Relaxed);
+    NEXT_CHECKPOINT.store(u64::MAX, Ordering::Relaxed);
     let now = clock::now();
     for &record in &state.threads {
         // SAFETY: records are owned by the state; no hook runs any more.
@@ -305,6 +396,7 @@ pub fn forget_after_fork(gil: &Gil) {
     if let Some(state) = slot.take() {
         let _ = hooks::uninstall(gil, &state.backend);
         GENERATION.store(0, Ordering::Relaxed);
+        NEXT_CHECKPOINT.store(u64::MAX, Ordering::Relaxed);
         state.release(gil);
     }
 }

@@ -113,6 +113,13 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
     if args.python.is_some() {
         child::preflight(&python)?;
     }
+    if !(args.checkpoint >= 0.0 && args.checkpoint.is_finite()) {
+        return Err(user_error(format!(
+            "--checkpoint {} is not a number of seconds",
+            args.checkpoint
+        ))
+        .into());
+    }
     let mode = match args.mode {
         ModeArg::Trace => "trace",
     };
@@ -124,6 +131,7 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
         python: &python,
         mode,
         builtins: !args.no_builtins,
+        checkpoint_seconds: args.checkpoint,
         target: &target,
         args: &program_args,
         work_dir: &work.0,
@@ -155,6 +163,18 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
             empty
         }
     };
+    if let Some(n) = profile.counter("checkpoint") {
+        // The program never saved its profile: what we have is its last checkpoint.
+        let taken = pyrometer_render::format::duration(profile.meta.duration_ns as f64);
+        let how = match outcome.exit {
+            Exit::Signal(s) => format!("was killed by signal {s}"),
+            Exit::Code(c) => format!("exited with status {c}"),
+        };
+        profile.meta.notes.push(format!(
+            "the program {how} before it could save its profile; this is checkpoint {n}, taken {taken} into the run"
+        ));
+        profile.meta.counters.retain(|c| c.name != "checkpoint");
+    }
     let command = target.command(&program_args);
     let meta = &mut profile.meta;
     meta.tool = format!("pyrometer {}", env!("CARGO_PKG_VERSION"));

@@ -104,7 +104,13 @@ pub(crate) fn footer(profile: &Profile, style: Style) -> String {
     let meta = &profile.meta;
     let mut out = String::new();
     // Counters that only describe the run (not its health) stay out of the footer.
-    const DESCRIPTIVE: [&str; 4] = ["threads", "functions", "unmatched_returns", "samples"];
+    const DESCRIPTIVE: [&str; 5] = [
+        "threads",
+        "functions",
+        "unmatched_returns",
+        "samples",
+        "checkpoint",
+    ];
     let mut facts: Vec<String> = meta
         .counters
         .iter()

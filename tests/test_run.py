@@ -1,0 +1,241 @@
+"""`pyrometer run`: the program runs exactly as `python` runs it, the profile is never lost, and
+bad input gets a one-line error with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SCRIPTS, base_env, pyrometer_command, run, saved_profile
+from pyrometer import ProfileData
+
+
+def profiled_names(path: Path) -> set[str]:
+    doc = json.loads(ProfileData.load(str(path)).render("json"))["profile"]
+    return {doc["strings"][f["qualname"]] for f in doc["frames"]}
+
+
+def test_program_sees_what_python_would_show(pyrometer, tmp_path):
+    """argv, sys.path[0], __main__, __file__, loader, stdin and the environment."""
+    script = tmp_path / "app" / "show_env.py"
+    script.parent.mkdir()
+    script.write_text((SCRIPTS / "show_env.py").read_text())
+    link = tmp_path / "link.py"
+    link.symlink_to(script)
+    for target in (script, link, Path("app/show_env.py")):
+        args = [str(target), "a b", "--flag", "-m", "x"]
+        plain = run([sys.executable, *args], tmp_path, env=base_env(tmp_path), input="piped input")
+        ours = pyrometer("run", "-q", *args, input="piped input")
+        assert ours.returncode == plain.returncode == 0, str(ours)
+        assert json.loads(ours.stdout) == json.loads(plain.stdout), f"{target}:\n{ours.stdout}\n{plain.stdout}"
+        assert ours.stderr.startswith("to stderr\n"), ours.stderr
+
+
+def test_module_and_code_targets_match_python(pyrometer, tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "tool.py").write_text((SCRIPTS / "show_env.py").read_text())
+    plain = run([sys.executable, "-m", "pkg.tool", "x", "-y"], tmp_path, env=base_env(tmp_path))
+    ours = pyrometer("run", "-q", "-m", "pkg.tool", "x", "-y")
+    assert ours.returncode == 0, str(ours)
+    assert json.loads(ours.stdout) == json.loads(plain.stdout)
+
+    code = "import sys, json; print(json.dumps([sys.argv, sys.path[0], __name__]))"
+    plain = run([sys.executable, "-c", code, "1", "--two"], tmp_path, env=base_env(tmp_path))
+    ours = pyrometer("run", "-q", "-c", code, "1", "--two")
+    assert ours.returncode == 0, str(ours)
+    assert json.loads(ours.stdout) == json.loads(plain.stdout)
+
+
+def test_directory_with_main_runs_like_python(pyrometer, tmp_path):
+    app = tmp_path / "appdir"
+    app.mkdir()
+    (app / "__main__.py").write_text("import sys\nprint(sys.argv, sys.path[0], __name__, __file__)\n")
+    plain = run([sys.executable, "appdir", "q"], tmp_path, env=base_env(tmp_path))
+    ours = pyrometer("run", "-q", "appdir", "q")
+    assert ours.returncode == 0, str(ours)
+    assert ours.stdout == plain.stdout
+
+
+def test_report_and_saved_profile(pyrometer, tmp_path):
+    result = pyrometer("run", str(SCRIPTS / "recursion.py"))
+    assert result.returncode == 0, str(result)
+    assert "Top functions by self time" in result.stdout
+    assert "Top functions by inclusive time" in result.stdout
+    assert "fib" in result.stdout and "calls" in result.stdout
+    path = saved_profile(result)
+    full = path if path.is_absolute() else tmp_path / path
+    assert full.is_file() and full.suffix == ".pyro"
+    assert full.parent == tmp_path / ".pyrometer" / "runs"
+    again = pyrometer("view", str(full))
+    assert again.returncode == 0
+    assert again.stdout == result.stdout, "view renders a saved run exactly as run did"
+
+
+def test_sort_and_top(pyrometer):
+    result = pyrometer("run", "--sort", "calls", "--top", "3", "-o", "x.pyro", str(SCRIPTS / "recursion.py"))
+    assert result.returncode == 0, str(result)
+    assert "Functions by calls" in result.stdout
+    table = result.stdout.split("Functions by calls")[1].splitlines()[2:5]
+    calls = [int(line.split()[0].split("/")[0].replace(",", "")) for line in table]
+    assert calls == sorted(calls, reverse=True) and len(calls) == 3
+    assert "more functions" in result.stdout
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Runs in tmp_path, and so does the test: saved profile paths are relative to it."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_exit_status_is_the_programs(pyrometer, in_tmp):
+    result = pyrometer("run", "-q", str(SCRIPTS / "exit_code.py"), "5")
+    assert result.returncode == 5, str(result)
+    assert "work" in profiled_names(saved_profile(result))
+
+
+def test_uncaught_exception_prints_traceback_and_keeps_profile(pyrometer, in_tmp):
+    result = pyrometer("run", "-q", str(SCRIPTS / "raises.py"))
+    assert result.returncode == 1, str(result)
+    plain = run([sys.executable, str(SCRIPTS / "raises.py")], in_tmp, env=base_env(in_tmp))
+    assert result.stderr.startswith(plain.stderr), f"the traceback must be python's own:\n{result.stderr}"
+    names = profiled_names(saved_profile(result))
+    assert {"outer", "inner"} <= names
+
+
+def test_sys_exit_and_os_exit_keep_profile(pyrometer, in_tmp):
+    result = pyrometer("run", "-q", str(SCRIPTS / "exit_code.py"), "4")
+    assert result.returncode == 4
+    assert "work" in profiled_names(saved_profile(result))
+    result = pyrometer("run", "-q", str(SCRIPTS / "os_exit.py"))
+    assert result.returncode == 7, str(result)
+    assert "work" in profiled_names(saved_profile(result))
+
+
+def test_killed_by_its_own_signal_keeps_profile(pyrometer, in_tmp):
+    for name in ("SIGTERM", "SIGHUP"):
+        result = pyrometer("run", "-q", str(SCRIPTS / "signal_self.py"), name)
+        assert result.returncode == -getattr(signal, name), str(result)
+        assert "work" in profiled_names(saved_profile(result))
+
+
+def test_keyboard_interrupt_behaves_like_python(pyrometer, in_tmp):
+    plain = run([sys.executable, str(SCRIPTS / "keyboard.py")], in_tmp, env=base_env(in_tmp))
+    result = pyrometer("run", "-q", str(SCRIPTS / "keyboard.py"))
+    assert result.returncode == plain.returncode == -signal.SIGINT, str(result)
+    assert "KeyboardInterrupt" in result.stderr
+    assert {"interrupt", "work"} <= profiled_names(saved_profile(result))
+
+
+def start_waiting(in_tmp, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [*pyrometer_command(), "run", "-q", *extra, str(SCRIPTS / "wait_forever.py")],
+        cwd=in_tmp,
+        env=base_env(in_tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)
+    return proc
+
+
+def test_terminating_pyrometer_keeps_profile(in_tmp):
+    """`kill <pyrometer>` (SIGTERM to the parent) is passed on; the profile is saved."""
+    proc = start_waiting(in_tmp)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGTERM, err
+    names = profiled_names(saved_profile(err))
+    assert {"work", "idle"} <= names
+
+
+def test_ctrl_c_keeps_profile(in_tmp):
+    """Ctrl-C in a terminal signals the whole process group."""
+    proc = start_waiting(in_tmp)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT, err
+    assert "KeyboardInterrupt" in err
+    names = profiled_names(saved_profile(err))
+    assert {"work", "idle"} <= names
+
+
+def test_sigkill_keeps_what_was_checkpointed(in_tmp):
+    """A program killed outright cannot save anything at exit: the periodic checkpoint is what
+    remains, and the report says so."""
+    proc = start_waiting(in_tmp, "--checkpoint", "0.2")
+    time.sleep(1.0)
+    children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    assert children, "the program runs in a child process"
+    os.kill(int(children[0]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, err
+    path = saved_profile(err)
+    assert "work" in profiled_names(path)
+    view = run([*pyrometer_command(), "view", str(path)], in_tmp, env=base_env(in_tmp))
+    assert "killed by signal 9" in view.stdout
+    assert "checkpoint" in view.stdout
+
+
+def test_forked_child_does_not_write_the_profile(pyrometer, in_tmp):
+    result = pyrometer("run", "-q", str(SCRIPTS / "fork_child.py"))
+    assert result.returncode == 0, str(result)
+    assert "child status 0" in result.stdout
+    names = profiled_names(saved_profile(result))
+    assert "parent_work" in names and "child_work" not in names
+
+
+def one_line_error(result, *needles: str) -> None:
+    assert result.returncode == 2, str(result)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and lines[0].startswith("pyrometer: error: "), str(result)
+    assert len([line for line in lines if not line.startswith("hint: ")]) == 1, str(result)
+    assert "Traceback" not in result.stderr and "panicked" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0], str(result)
+
+
+def test_bad_input_is_a_one_line_error(pyrometer, tmp_path):
+    one_line_error(pyrometer("run", "missing.py"), "missing.py", "no such file")
+    one_line_error(pyrometer("run", str(SCRIPTS / "syntax_error.py")), "syntax_error.py, line 1")
+    one_line_error(pyrometer("run", "-m", "no_such_module_here"), "no_such_module_here")
+    one_line_error(pyrometer("run", "-c", "def ("), "-c")
+    one_line_error(pyrometer("run", "--export", "out.weird", str(SCRIPTS / "exit_code.py")), "out.weird")
+    one_line_error(pyrometer("run"), "nothing to run")
+    bad_format = pyrometer("run", "--format", "gif", "--export", "x", str(SCRIPTS / "exit_code.py"))
+    assert bad_format.returncode == 2 and "unknown format 'gif'" in bad_format.stderr
+    not_a_profile = tmp_path / "notes.pyro"
+    not_a_profile.write_text("hello")
+    one_line_error(pyrometer("view", str(not_a_profile)), "not a pyrometer profile")
+    truncated = tmp_path / "cut.pyro"
+    good = pyrometer("run", "-q", "-o", "good.pyro", str(SCRIPTS / "exit_code.py"), "0")
+    assert good.returncode == 0
+    truncated.write_bytes((tmp_path / "good.pyro").read_bytes()[:60])
+    one_line_error(pyrometer("view", str(truncated)), "truncated")
+    one_line_error(pyrometer("view", "nowhere.pyro"), "no such file")
+    one_line_error(pyrometer("run", "--python", "/no/such/python", str(SCRIPTS / "exit_code.py")))
+
+
+def test_unsupported_interpreter_is_refused(pyrometer):
+    old = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
+    if not old.exists():
+        pytest.skip("no Python 3.10 on this machine to try")
+    one_line_error(pyrometer("run", "--python", str(old), str(SCRIPTS / "exit_code.py")), "3.10", "3.11")
+
+
+def test_no_builtins(pyrometer, in_tmp):
+    result = pyrometer("run", "-q", "--no-builtins", str(SCRIPTS / "builtins_mix.py"))
+    assert result.returncode == 0, str(result)
+    names = profiled_names(saved_profile(result))
+    assert "main" in names and not any(n.startswith(("list.", "builtins.")) for n in names)
