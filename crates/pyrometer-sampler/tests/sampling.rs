@@ -404,3 +404,33 @@ fn a_target_that_execs_is_followed_into_its_new_image() {
         );
     }
 }
+
+#[test]
+fn attach_wait_gives_up_at_once_on_a_child_that_already_exited() {
+    let _serial = common::serial();
+    let Some(py) = interpreters().into_iter().next() else {
+        eprintln!("SKIP attach_wait_gives_up: no interpreter");
+        return;
+    };
+    let mut child = std::process::Command::new(&py.path)
+        .args(["-c", "pass"])
+        .spawn()
+        .unwrap();
+    // Let it exit, but do not reap it yet: it stays a zombie, as a `run` child would.
+    std::thread::sleep(Duration::from_millis(500));
+    let t0 = Instant::now();
+    let result = Sampler::attach_wait(child.id(), SamplerConfig::default(), Duration::from_secs(5));
+    assert!(
+        matches!(
+            result,
+            Err(pyrometer_sampler::SamplerError::NoSuchProcess { .. })
+        ),
+        "{result:?}"
+    );
+    assert!(
+        t0.elapsed() < Duration::from_secs(1),
+        "waited {:?}",
+        t0.elapsed()
+    );
+    assert!(child.wait().unwrap().success());
+}

@@ -281,6 +281,11 @@ impl PythonProcess {
         let deadline = Instant::now() + timeout;
         loop {
             match PythonProcess::attach(pid) {
+                // An exited child (a zombie until its parent waits) is not "starting".
+                Err(e) if e.is_transient() && !process_alive(pid) => {
+                    let _ = e;
+                    return Err(SamplerError::NoSuchProcess { pid });
+                }
                 Err(e) if e.is_transient() && Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(5));
                 }
