@@ -607,6 +607,20 @@ impl<'a> Visitor<'a> for Checker<'a> {
     }
 
     fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || self.visit_stmt_inner(stmt));
+    }
+
+    fn visit_expr(&mut self, expr: &'a Expr) {
+        stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || self.visit_expr_inner(expr));
+    }
+}
+
+/// Below this much free stack, the walk continues on a new segment of `STACK_GROWTH` bytes.
+const STACK_RED_ZONE: usize = 256 << 10;
+const STACK_GROWTH: usize = 8 << 20;
+
+impl<'a> Checker<'a> {
+    fn visit_stmt_inner(&mut self, stmt: &'a Stmt) {
         self.check_stmt(stmt);
         match stmt {
             Stmt::FunctionDef(function) => {
@@ -657,7 +671,7 @@ impl<'a> Visitor<'a> for Checker<'a> {
         }
     }
 
-    fn visit_expr(&mut self, expr: &'a Expr) {
+    fn visit_expr_inner(&mut self, expr: &'a Expr) {
         self.check_expr(expr);
         match expr {
             Expr::Lambda(lambda) => {

@@ -14,10 +14,17 @@ use crate::parse::parse_module;
 use crate::settings::Settings;
 use crate::source::SourceIndex;
 
+/// Stack the checker wants free before it starts: deeply nested sources recurse deeply in the
+/// walk and when the syntax tree is dropped. Threads with less get a fresh stack segment.
+const STACK_WANTED: usize = 48 << 20;
+const STACK_SEGMENT: usize = 64 << 20;
+
 /// Checks one source text. Never fails: unparsable sources give a report with a parse error.
 pub fn check_source(path: &Path, source: &str, settings: &Settings) -> FileReport {
     let guarded = catch_unwind(AssertUnwindSafe(|| {
-        check_source_inner(path, source, settings)
+        stacker::maybe_grow(STACK_WANTED, STACK_SEGMENT, || {
+            check_source_inner(path, source, settings)
+        })
     }));
     guarded.unwrap_or_else(|payload| {
         let message = payload

@@ -29,9 +29,14 @@ pub(crate) fn render(report: &Report) -> String {
         .filter(|file| !file.diagnostics.is_empty())
         .count();
     if total == 0 {
+        let verdict = if errors.is_empty() {
+            "All checks passed"
+        } else {
+            "No findings"
+        };
         let _ = write!(
             out,
-            "All checks passed ({} {} checked",
+            "{verdict} ({} {} checked",
             report.files_checked,
             plural(report.files_checked, "file", "files")
         );
