@@ -5,7 +5,9 @@ use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
-    /// Finds calls to `copy.deepcopy` inside a loop.
+    /// Finds `copy.deepcopy(x)` inside a loop where `x` (a name or attribute) is the same
+    /// object on every iteration: the loop does not rebind it. (Deep-copying a different item
+    /// each time, as a container's `__deepcopy__` does, is not reported.)
     ///
     /// ## Why is this bad?
     /// `deepcopy` is a generic, recursive, pure-Python walk of the whole object graph with a
@@ -64,6 +66,22 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
     if checker.qualified_name(&call.func).as_deref() != Some("copy.deepcopy") {
         return;
     }
-    let cost = checker.current_loop().map(|ctx| ctx.cost());
+    // Copying a different object each iteration (`deepcopy(item)`, as container `__deepcopy__`
+    // methods do) is the work itself; copying the same object again and again is the waste.
+    let Some(ctx) = checker.current_loop() else {
+        return;
+    };
+    let Some(arg) = call.arguments.args.first() else {
+        return;
+    };
+    let facts = ctx.facts();
+    let varies = crate::analysis::helpers::expr_any(
+        arg,
+        |e| matches!(e, ast::Expr::Name(n) if facts.rebound.contains(n.id.as_str())),
+    ) || !matches!(arg, ast::Expr::Name(_) | ast::Expr::Attribute(_));
+    if varies {
+        return;
+    }
+    let cost = Some(ctx.cost());
     checker.report(DeepcopyInLoop {}, call.range(), cost);
 }

@@ -10,8 +10,8 @@ violation! {
     /// ## What it does
     /// Finds `for i in range(len(x)):` loops whose body uses the index only to read `x[i]`,
     /// where `x` is a name or attribute that the loop does not rebind (numpy arrays are left to
-    /// PYR404; dicts are not sequences). Loops that also use `i` itself are not reported:
-    /// `enumerate` is no faster there.
+    /// PYR404; dicts are not sequences). Loops that also use `i` itself, in the body or after
+    /// the loop, are not reported: `enumerate` is no faster there.
     ///
     /// ## Why is this bad?
     /// Every iteration pays for a `range` step plus an indexing operation to get the item that
@@ -121,6 +121,10 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
     }
     let facts = LoopFacts::for_loop(stmt);
     if facts.rebound.contains(root) {
+        return;
+    }
+    // An index kept after the loop (`for i in ...: if ...: break` then `i`) is needed.
+    if crate::analysis::helpers::reads_before_rebinding(checker.following_siblings(), index) {
         return;
     }
     let reassigns_index = body_any(
