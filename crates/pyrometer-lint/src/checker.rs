@@ -452,14 +452,19 @@ impl<'a> Checker<'a> {
                 return true;
             }
         }
+        let binds = |target: &Expr| {
+            let mut names = Vec::new();
+            target_names(target, &mut names);
+            names.contains(&name)
+        };
         let resets = |stmt: &Stmt| match stmt {
             Stmt::Assign(assign) => {
-                assign
-                    .targets
-                    .iter()
-                    .any(|t| matches!(t, Expr::Name(n) if n.id.as_str() == name))
-                    && !expr_uses_name(&assign.value, name)
+                assign.targets.iter().any(binds) && !expr_uses_name(&assign.value, name)
             }
+            Stmt::With(with) => with
+                .items
+                .iter()
+                .any(|item| item.optional_vars.as_deref().is_some_and(binds)),
             Stmt::AnnAssign(assign) => {
                 matches!(&*assign.target, Expr::Name(n) if n.id.as_str() == name)
                     && assign
@@ -467,11 +472,7 @@ impl<'a> Checker<'a> {
                         .as_deref()
                         .is_some_and(|value| !expr_uses_name(value, name))
             }
-            Stmt::For(inner) => {
-                let mut targets = Vec::new();
-                target_names(&inner.target, &mut targets);
-                targets.contains(&name)
-            }
+            Stmt::For(inner) => binds(&inner.target),
             _ => false,
         };
         self.blocks_in_loop().any(|(suite, index)| {

@@ -36,6 +36,16 @@ pub(crate) struct Binding<'a> {
     pub(crate) count: u32,
     /// The assigned value, when the name is bound by exactly one plain assignment.
     pub(crate) value: Option<&'a Expr>,
+    /// Every known type any binding gave it (bits of [`Ty::bit`]; `Unknown` is not recorded).
+    pub(crate) seen: u32,
+}
+
+impl Binding<'_> {
+    /// Whether some binding gives the name a known type other than these.
+    pub(crate) fn ever_other_than(&self, allowed: &[Ty]) -> bool {
+        let allowed = allowed.iter().fold(0, |bits, ty| bits | ty.bit());
+        self.seen & !allowed != 0
+    }
 }
 
 /// All bindings of one scope.
@@ -101,6 +111,9 @@ impl<'a> Bindings<'a> {
                     return;
                 }
                 existing.ty = existing.ty.join(ty);
+                if ty != Ty::Unknown {
+                    existing.seen |= ty.bit();
+                }
                 existing.count += 1;
                 existing.value = None;
                 if existing.kind != kind && existing.kind != BindingKind::Import {
@@ -119,6 +132,7 @@ impl<'a> Bindings<'a> {
                         ty,
                         count: 1,
                         value,
+                        seen: if ty == Ty::Unknown { 0 } else { ty.bit() },
                     },
                 );
             }
@@ -133,6 +147,7 @@ impl<'a> Bindings<'a> {
                 ty: Ty::Unknown,
                 count: 0,
                 value: None,
+                seen: 0,
             },
         );
     }

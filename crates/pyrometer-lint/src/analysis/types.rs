@@ -11,6 +11,8 @@ pub(crate) enum Ty {
     Unknown,
     Str,
     Bytes,
+    /// `bytearray`: mutable, `+=` extends in place.
+    ByteArray,
     Int,
     Float,
     Bool,
@@ -28,6 +30,11 @@ pub(crate) enum Ty {
 }
 
 impl Ty {
+    /// A bit for [`Binding::seen`](crate::analysis::scope::Binding).
+    pub(crate) fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
     /// Least upper bound: equal types stay, anything else is unknown.
     pub(crate) fn join(self, other: Ty) -> Ty {
         if self == other { self } else { Ty::Unknown }
@@ -163,6 +170,7 @@ impl InferCtx<'_, '_> {
             "builtins.str" | "builtins.repr" | "builtins.chr" | "builtins.hex" | "builtins.oct"
             | "builtins.bin" | "builtins.format" | "builtins.ascii" => Ty::Str,
             "builtins.bytes" => Ty::Bytes,
+            "builtins.bytearray" => Ty::ByteArray,
             "builtins.int" | "builtins.len" | "builtins.ord" => Ty::Int,
             "builtins.float" => Ty::Float,
             "builtins.bool" => Ty::Bool,

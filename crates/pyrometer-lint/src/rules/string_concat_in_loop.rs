@@ -137,6 +137,14 @@ fn check_target<'a>(
                 // A per-iteration value, not an accumulator.
                 return;
             }
+            // A name that is sometimes something else (a `bytearray`, a list) is not judged
+            // by the piece added to it.
+            if checker
+                .lookup(id)
+                .is_some_and(|binding| binding.ever_other_than(&[Ty::Str, Ty::Bytes]))
+            {
+                return;
+            }
             let ty = match checker.ty(id) {
                 Ty::Unknown if str_initialised_before_loop(checker, id) => Ty::Str,
                 ty => ty,
