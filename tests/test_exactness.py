@@ -70,7 +70,7 @@ def run():
             delattr(main, k)
     main.__file__ = script
     namespace = vars(main)
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(builtins=os.environ.get("CPROFILE_BUILTINS", "1") == "1")
     profiler.enable()
     try:
         exec(code, namespace)
@@ -99,30 +99,33 @@ run()
 """
 
 
-def cprofile_counts(script: Path, tmp_path: Path, env: dict[str, str], args: list[str]) -> dict:
+def cprofile_counts(script: Path, tmp_path: Path, env: dict[str, str], args: list[str], builtins: bool) -> dict:
     out = tmp_path / "cprofile.prof"
+    env = {**env, "CPROFILE_BUILTINS": "1" if builtins else "0"}
     result = run([sys.executable, "-c", CPROFILE_HARNESS, str(out), str(script), *args], script.parent, env=env)
     assert result.returncode == 0, str(result)
     return pstats_counts(marshal.loads(out.read_bytes()))
 
 
-def our_counts(script: Path, tmp_path: Path, env: dict[str, str], args: list[str]) -> tuple[dict, dict]:
+def our_counts(
+    script: Path, tmp_path: Path, env: dict[str, str], args: list[str], builtins: bool = True
+) -> tuple[dict, dict]:
     """Counts from the program's own call tree (JSON export), and from the pstats export."""
     as_json, as_pstats = tmp_path / "ours.json", tmp_path / "ours.prof"
-    result = run(
-        [*pyrometer_command(), "run", "-q", "--export", str(as_json), "--export", str(as_pstats), str(script), *args],
-        script.parent,
-        env=env,
-    )
+    options = ["--builtins"] if builtins else []
+    exports = ["--export", str(as_json), "--export", str(as_pstats)]
+    result = run([*pyrometer_command(), "run", "-q", *options, *exports, str(script), *args], script.parent, env=env)
     assert result.returncode == 0, str(result)
     return counts_from_json(as_json, root_file=str(script)), pstats_counts(marshal.loads(as_pstats.read_bytes()))
 
 
-def assert_same_counts(script: Path, tmp_path: Path, env: dict[str, str], args: list[str] = ()) -> None:
+def assert_same_counts(
+    script: Path, tmp_path: Path, env: dict[str, str], args: list[str] = (), builtins: bool = True
+) -> None:
     env = dict(env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in [str(EXACT_SITE), env.get("PYTHONPATH", "")] if p)
-    theirs = cprofile_counts(script, tmp_path, env, list(args))
-    ours, _ = our_counts(script, tmp_path, env, list(args))
+    theirs = cprofile_counts(script, tmp_path, env, list(args), builtins)
+    ours, _ = our_counts(script, tmp_path, env, list(args), builtins)
     assert ours, "pyrometer recorded no calls"
     problems = diff_counts(ours, theirs)
     assert not problems, f"call counts differ from cProfile's on {script.name}:\n{problems}"
@@ -130,7 +133,14 @@ def assert_same_counts(script: Path, tmp_path: Path, env: dict[str, str], args: 
 
 @pytest.mark.parametrize("name", EXACT_SCRIPTS)
 def test_script_counts_equal_cprofile(name, tmp_path):
+    """`run --builtins` against cProfile's defaults."""
     assert_same_counts(SCRIPTS / name, tmp_path, base_env(tmp_path))
+
+
+@pytest.mark.parametrize("name", EXACT_SCRIPTS)
+def test_script_counts_without_builtins_equal_cprofile(name, tmp_path):
+    """`run` (built-ins not traced) against `cProfile.Profile(builtins=False)`."""
+    assert_same_counts(SCRIPTS / name, tmp_path, base_env(tmp_path), builtins=False)
 
 
 def test_pstats_export_matches_the_call_tree(tmp_path):
@@ -147,8 +157,15 @@ def pyperformance_dir() -> Path | None:
     return Path(spec.origin).parent / "data-files" / "benchmarks"
 
 
-@pytest.mark.parametrize("bench", PYPERFORMANCE)
-def test_pyperformance_counts_equal_cprofile(bench, tmp_path):
+# Without built-ins traced, a subset (the mechanism differs on 3.11: PEP 523, not a profile hook).
+PYPERFORMANCE_NO_BUILTINS = ["richards", "go", "raytrace", "generators", "coroutines", "deepcopy", "logging"]
+
+
+@pytest.mark.parametrize(
+    ("bench", "builtins"),
+    [(b, True) for b in PYPERFORMANCE] + [(b, False) for b in PYPERFORMANCE_NO_BUILTINS],
+)
+def test_pyperformance_counts_equal_cprofile(bench, builtins, tmp_path):
     benchmarks = pyperformance_dir()
     if benchmarks is None:
         pytest.skip("pyperformance is not installed (pip install pyperformance)")
@@ -167,4 +184,4 @@ def test_pyperformance_counts_equal_cprofile(bench, tmp_path):
         check=True,
     )
     assert str(PYPERF_SHIM) in probe.stdout
-    assert_same_counts(script, tmp_path, env)
+    assert_same_counts(script, tmp_path, env, builtins=builtins)

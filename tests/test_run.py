@@ -234,8 +234,29 @@ def test_unsupported_interpreter_is_refused(pyrometer):
     one_line_error(pyrometer("run", "--python", str(old), str(SCRIPTS / "exit_code.py")), "3.10", "3.11")
 
 
-def test_no_builtins(pyrometer, in_tmp):
-    result = pyrometer("run", "-q", "--no-builtins", str(SCRIPTS / "builtins_mix.py"))
-    assert result.returncode == 0, str(result)
-    names = profiled_names(saved_profile(result))
+def test_builtins_are_traced_when_asked(pyrometer, in_tmp):
+    default = pyrometer("run", str(SCRIPTS / "builtins_mix.py"))
+    assert default.returncode == 0, str(default)
+    names = profiled_names(saved_profile(default))
     assert "main" in names and not any(n.startswith(("list.", "builtins.")) for n in names)
+    assert "--builtins traces them" in default.stdout
+    traced = pyrometer("run", "-q", "--builtins", str(SCRIPTS / "builtins_mix.py"))
+    assert {"list.append", "builtins.sorted", "str.join", "math.hypot"} <= profiled_names(saved_profile(traced))
+
+
+def test_deep_recursion_is_not_harmed(pyrometer, in_tmp):
+    """Tracing must not overflow the C stack where plain python would not (3.11's frame
+    evaluator recurses on it)."""
+    script = in_tmp / "deep.py"
+    script.write_text(
+        "import sys\nsys.setrecursionlimit(400000)\n"
+        "def down(n):\n    return 0 if n == 0 else 1 + down(n - 1)\n"
+        "print(down(int(sys.argv[1])))\n"
+    )
+    plain = run([sys.executable, str(script), "150000"], in_tmp, env=base_env(in_tmp))
+    if plain.returncode != 0:
+        pytest.skip(f"plain python cannot recurse that deep here: {plain.stderr[-200:]}")
+    for extra in ([], ["--builtins"]):
+        result = pyrometer("run", *extra, str(script), "150000")
+        assert result.returncode == 0, str(result)
+        assert result.stdout.startswith("150000\n")

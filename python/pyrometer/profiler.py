@@ -93,7 +93,7 @@ class Session:
     """A profiling session: ``with`` it, or decorate functions with it, then read the result
     with ``report()``, ``save(path)`` or ``export(path)``."""
 
-    def __init__(self, mode: str = "trace", builtins: bool = True) -> None:
+    def __init__(self, mode: str = "trace", builtins: bool = False) -> None:
         if mode != "trace":
             raise PyrometerError(f"unknown profiling mode '{mode}' (available: trace)")
         self.mode = mode
@@ -158,10 +158,11 @@ class Session:
         self.data.export(os.fspath(path), format)
 
 
-def profile(func: F | None = None, /, *, mode: str = "trace", builtins: bool = True) -> Any:
+def profile(func: F | None = None, /, *, mode: str = "trace", builtins: bool = False) -> Any:
     """Profile a block (``with pyrometer.profile() as p:``) or a function (``@pyrometer.profile``
     or ``@pyrometer.profile()``); the session (or the decorated function) has ``report()``,
-    ``save(path)`` and ``export(path)``."""
+    ``save(path)`` and ``export(path)``. ``builtins=True`` also traces built-in functions, as
+    cProfile does (``pyrometer.Profile``, the drop-in for ``cProfile.Profile``, does by default)."""
     session = Session(mode=mode, builtins=builtins)
     if func is not None:
         return session(func)

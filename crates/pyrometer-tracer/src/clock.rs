@@ -82,20 +82,6 @@ pub fn now() -> u64 {
     monotonic_ns()
 }
 
-/// Nanoseconds per tick, measured over about a millisecond: precise enough to schedule
-/// things, not to convert measurements (use [`Calibration`] for those).
-pub fn quick_ns_per_tick() -> f64 {
-    if !USE_TSC.load(Ordering::Relaxed) {
-        return 1.0;
-    }
-    let (t0, n0) = (now(), monotonic_ns());
-    while monotonic_ns() - n0 < 1_000_000 {
-        std::hint::spin_loop();
-    }
-    let (t1, n1) = (now(), monotonic_ns());
-    (n1 - n0) as f64 / (t1 - t0).max(1) as f64
-}
-
 /// A pairing of ticks with monotonic nanoseconds, taken when tracing starts.
 #[derive(Clone, Copy, Debug)]
 pub struct Calibration {

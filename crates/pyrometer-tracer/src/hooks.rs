@@ -1,6 +1,7 @@
 //! Installing and removing the hooks, and the hooks themselves, per CPython version.
 //!
-//! Every hook catches panics: a bug here must never take the profiled program down.
+//! No hook lets a panic out: a bug here must never take the profiled program down (see
+//! `guarded`).
 
 use std::ptr::null_mut;
 use std::sync::atomic::Ordering;
@@ -10,12 +11,18 @@ use pyo3_ffi::*;
 use crate::py::{self, Gil, Owned};
 use crate::{BUILTINS, Function, Options, TracerError, code_function, enter, leave, names};
 
-/// Runs a hook body, swallowing any panic (the event is lost; the program goes on).
+/// Runs a hook body. The fast path cannot panic (no indexing that can fail, no unwrap); the
+/// rare paths that could (`new_path`, `checkpoint`) catch panics themselves and switch the
+/// tracer off, so the profiled program never sees one.
 #[inline(always)]
 fn guarded(body: impl FnOnce()) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).is_err() {
-        crate::GENERATION.store(0, Ordering::Relaxed);
-    }
+    body()
+}
+
+/// `PYROMETER_TRACER_NOOP=1`: install hooks that do nothing (a diagnostic, to measure the
+/// interpreter's own cost of calling hooks; the profile comes out empty).
+fn noop_requested() -> bool {
+    std::env::var_os("PYROMETER_TRACER_NOOP").is_some_and(|v| v == "1")
 }
 
 /// The key of a built-in: the address of its method definition, tagged with bit 0 so it can
@@ -81,6 +88,17 @@ mod monitoring {
         };
     }
 
+    /// Does nothing (see `noop_requested`).
+    unsafe extern "C" fn noop(
+        _slf: *mut PyObject,
+        _args: *mut *mut PyObject,
+        _nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        // SAFETY: GIL held by the interpreter calling us.
+        unsafe { none() }
+    }
+
+    callback_def!(NOOP_DEF, noop);
     callback_def!(PY_START_DEF, py_start);
     callback_def!(PY_RETURN_DEF, py_return);
     callback_def!(CALL_DEF, call);
@@ -278,6 +296,11 @@ mod monitoring {
             let id_obj = py::int(gil, id)?;
             let mut mask = 0;
             for (name, def) in table {
+                let def = if super::noop_requested() {
+                    &raw mut NOOP_DEF
+                } else {
+                    def
+                };
                 let ev = event(gil, &events, name)?;
                 // SAFETY: GIL held; `def` is a static method definition that outlives the object.
                 let callback = Owned::new(gil, unsafe {
@@ -353,9 +376,151 @@ mod legacy {
         ) -> c_int;
     }
 
+    /// `_PyInterpreterState_SetEvalFrameFunc`'s function type (PEP 523).
+    type EvalFrame =
+        unsafe extern "C" fn(*mut PyThreadState, *mut std::ffi::c_void, c_int) -> *mut PyObject;
+
+    unsafe extern "C" {
+        fn _PyInterpreterState_SetEvalFrameFunc(
+            interp: *mut PyInterpreterState,
+            eval_frame: Option<EvalFrame>,
+        );
+        fn _PyInterpreterState_GetEvalFrameFunc(
+            interp: *mut PyInterpreterState,
+        ) -> Option<EvalFrame>;
+        fn _PyEval_EvalFrameDefault(
+            tstate: *mut PyThreadState,
+            frame: *mut std::ffi::c_void,
+            throwflag: c_int,
+        ) -> *mut PyObject;
+    }
+
+    /// The frame evaluator that was installed before ours (the default one, unless another tool
+    /// installed its own), which ours calls.
+    static mut PREVIOUS_EVAL: Option<EvalFrame> = None;
+
+    /// Without built-ins, 3.11 can trace through PEP 523 instead of a profile function: every
+    /// Python frame (a call, or a generator resuming) is evaluated through this function, and
+    /// the interpreter keeps its specialized instructions, which a profile function turns off
+    /// (measured: a do-nothing profile function alone costs more than this whole tracer).
+    /// Calls between Python functions then go through C, so deep recursion uses more C stack.
+    unsafe extern "C" fn eval_frame(
+        tstate: *mut PyThreadState,
+        frame: *mut std::ffi::c_void,
+        throwflag: c_int,
+    ) -> *mut PyObject {
+        // SAFETY: the interpreter passes a live `_PyInterpreterFrame`, whose `f_code` is at
+        // offset 32 in every 3.11 release; we hold the GIL.
+        unsafe {
+            let here = 0u8;
+            let sp = &raw const here as usize;
+            if sp < crate::current_stack_limit() {
+                return step_aside(tstate, frame, throwflag);
+            }
+            let code = *(frame.cast::<u8>().add(FRAME_CODE).cast::<*mut PyObject>());
+            if is_generator_creation(code, frame) {
+                // Not a call for cProfile (or sys.monitoring): the frame only makes the
+                // generator object and returns it; its first resumption is the first call.
+                return chain(tstate, frame, throwflag);
+            }
+            enter(code as usize, |_| code_function(code));
+            let result = chain(tstate, frame, throwflag);
+            leave();
+            if STEPPED_ASIDE && sp > crate::current_stack_limit().saturating_add(STACK_HYSTERESIS) {
+                // The deep recursion is over: trace again.
+                STEPPED_ASIDE = false;
+                _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), Some(eval_frame));
+            }
+            result
+        }
+    }
+
+    // CPython 3.11 layouts (offsetof on v3.11.7's headers; fixed within 3.11):
+    // `_PyInterpreterFrame.f_code` and `.prev_instr`, `PyCodeObject.co_flags` and
+    // `.co_code_adaptive`.
+    const FRAME_CODE: usize = 32;
+    const FRAME_PREV_INSTR: usize = 56;
+    const CODE_FLAGS: usize = 48;
+    const CODE_ADAPTIVE: usize = 184;
+    const GENERATOR_FLAGS: c_int = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR;
+
+    /// A generator, coroutine or async generator frame that has not run its first instruction
+    /// yet (`RETURN_GENERATOR`, which only makes the generator object).
+    #[inline(always)]
+    unsafe fn is_generator_creation(code: *mut PyObject, frame: *mut std::ffi::c_void) -> bool {
+        // SAFETY: live code object and frame of a 3.11 interpreter (layouts above).
+        unsafe {
+            let flags = *(code.cast::<u8>().add(CODE_FLAGS).cast::<c_int>());
+            if flags & GENERATOR_FLAGS == 0 {
+                return false;
+            }
+            let prev_instr = *(frame.cast::<u8>().add(FRAME_PREV_INSTR).cast::<usize>());
+            prev_instr < code as usize + CODE_ADAPTIVE
+        }
+    }
+
+    /// Whether `eval_frame` removed itself because a thread's C stack was nearly full.
+    static mut STEPPED_ASIDE: bool = false;
+    /// How much room must come back before tracing resumes.
+    const STACK_HYSTERESIS: usize = 256 << 10;
+
+    /// Calls the evaluator we replaced.
+    #[inline(always)]
+    unsafe fn chain(
+        tstate: *mut PyThreadState,
+        frame: *mut std::ffi::c_void,
+        throwflag: c_int,
+    ) -> *mut PyObject {
+        // SAFETY: forwarded from the interpreter's call of our evaluator.
+        unsafe {
+            match PREVIOUS_EVAL {
+                Some(previous) => previous(tstate, frame, throwflag),
+                None => _PyEval_EvalFrameDefault(tstate, frame, throwflag),
+            }
+        }
+    }
+
+    /// With our evaluator in place every Python call recurses on the C stack, which plain
+    /// 3.11 does not do; a program that raised its recursion limit could overflow it. Near
+    /// the end of the stack we remove the evaluator (deeper calls are then inlined by the
+    /// interpreter, untraced) and put it back once the recursion unwinds.
+    #[cold]
+    unsafe fn step_aside(
+        tstate: *mut PyThreadState,
+        frame: *mut std::ffi::c_void,
+        throwflag: c_int,
+    ) -> *mut PyObject {
+        // SAFETY: GIL held; forwarded arguments.
+        unsafe {
+            if !STEPPED_ASIDE {
+                STEPPED_ASIDE = true;
+                crate::DEPTH_PAUSES.fetch_add(1, Ordering::Relaxed);
+                _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), PREVIOUS_EVAL);
+            }
+            chain(tstate, frame, throwflag)
+        }
+    }
+
+    /// The same, doing nothing but chain (see `noop_requested`).
+    unsafe extern "C" fn noop_eval_frame(
+        tstate: *mut PyThreadState,
+        frame: *mut std::ffi::c_void,
+        throwflag: c_int,
+    ) -> *mut PyObject {
+        // SAFETY: as in `eval_frame`.
+        unsafe {
+            match PREVIOUS_EVAL {
+                Some(previous) => previous(tstate, frame, throwflag),
+                None => _PyEval_EvalFrameDefault(tstate, frame, throwflag),
+            }
+        }
+    }
+
     /// What install changed, to be put back.
     #[derive(Default)]
     pub struct Backend {
+        /// Whether our PEP 523 frame evaluator is installed (tracing without built-ins).
+        eval_frame: bool,
         /// `threading`'s previous profile hook, when `threading` was imported at start.
         previous_thread_hook: Option<*mut PyObject>,
         /// Whether `_thread.start_new_thread` was replaced by our wrapper.
@@ -436,7 +601,7 @@ mod legacy {
         // SAFETY: GIL held in the new thread; `packed` is the 3-tuple built above.
         unsafe {
             if crate::is_active() {
-                PyEval_SetProfile(Some(profile), null_mut());
+                PyEval_SetProfile(Some(profile_function()), null_mut());
             }
             let function = PyTuple_GetItem(packed, 0);
             let args = PyTuple_GetItem(packed, 1);
@@ -447,6 +612,40 @@ mod legacy {
                 kwargs
             };
             PyObject_Call(function, args, kwargs)
+        }
+    }
+
+    /// A profile function that does nothing: `PYROMETER_TRACER_NOOP=1` installs it instead of
+    /// the real one, to measure what the interpreter's hook machinery alone costs.
+    unsafe extern "C" fn noop_profile(
+        _obj: *mut PyObject,
+        _frame: *mut PyFrameObject,
+        _what: c_int,
+        _arg: *mut PyObject,
+    ) -> c_int {
+        0
+    }
+
+    /// The profile function to install: the real one, or the no-op one for measurements.
+    fn profile_function() -> Py_tracefunc {
+        if super::noop_requested() {
+            noop_profile
+        } else {
+            profile
+        }
+    }
+
+    /// The code object a 3.11 frame object runs, read without the reference counting of
+    /// `PyFrame_GetCode`: `PyFrameObject.f_frame` (offset 24, Include/internal/pycore_frame.h)
+    /// points to the `_PyInterpreterFrame`, whose `f_code` is at offset 32 (offsetof on
+    /// v3.11.7's headers; fixed within 3.11).
+    #[inline(always)]
+    unsafe fn frame_code(frame: *mut PyFrameObject) -> *mut PyObject {
+        // SAFETY: `frame` is a live 3.11 frame object handed to the profile function; the
+        // layout is fixed for every 3.11 release.
+        unsafe {
+            let interpreter_frame = *(frame.cast::<u8>().add(24).cast::<*const u8>());
+            *(interpreter_frame.add(32).cast::<*mut PyObject>())
         }
     }
 
@@ -462,9 +661,8 @@ mod legacy {
             unsafe {
                 match what {
                     PyTrace_CALL => {
-                        let code = PyFrame_GetCode(frame).cast::<PyObject>();
+                        let code = frame_code(frame);
                         enter(code as usize, |_| code_function(code));
-                        Py_DECREF(code);
                     }
                     PyTrace_RETURN => leave(),
                     PyTrace_C_CALL
@@ -504,7 +702,7 @@ mod legacy {
         // SAFETY: the trampoline passes (frame, event, arg); GIL held.
         unsafe {
             if crate::is_active() {
-                PyEval_SetProfile(Some(profile), null_mut());
+                PyEval_SetProfile(Some(profile_function()), null_mut());
                 if nargs == 3 {
                     let what = match py::str_of(*args.add(1)).as_deref() {
                         Some("call") => Some(PyTrace_CALL),
@@ -545,8 +743,25 @@ mod legacy {
         Ok(())
     }
 
-    pub fn install(gil: &Gil, _options: Options) -> Result<Backend, TracerError> {
+    pub fn install(gil: &Gil, options: Options) -> Result<Backend, TracerError> {
         let mut backend = Backend::default();
+        if !options.builtins {
+            // SAFETY: GIL held; the interpreter outlives the tracing session.
+            unsafe {
+                let interp = PyInterpreterState_Get();
+                let current = _PyInterpreterState_GetEvalFrameFunc(interp);
+                let default: EvalFrame = _PyEval_EvalFrameDefault;
+                PREVIOUS_EVAL = current.filter(|f| *f as usize != default as usize);
+                let ours: EvalFrame = if super::noop_requested() {
+                    noop_eval_frame
+                } else {
+                    eval_frame
+                };
+                _PyInterpreterState_SetEvalFrameFunc(interp, Some(ours));
+            }
+            backend.eval_frame = true;
+            return Ok(backend);
+        }
         let result = (|| {
             // Threads that `threading` starts later (if it is imported already: importing it
             // ourselves would change the program's shutdown).
@@ -582,7 +797,7 @@ mod legacy {
             backend.wrapped_start = true;
             each_thread(|ts| {
                 // SAFETY: GIL held; `ts` is a live thread state of this interpreter.
-                if unsafe { _PyEval_SetProfile(ts, Some(profile), null_mut()) } < 0 {
+                if unsafe { _PyEval_SetProfile(ts, Some(profile_function()), null_mut()) } < 0 {
                     return Err(TracerError::Python(py::take_error()));
                 }
                 Ok(())
@@ -598,6 +813,14 @@ mod legacy {
     }
 
     pub fn uninstall(gil: &Gil, backend: &Backend) -> Result<(), TracerError> {
+        if backend.eval_frame {
+            // SAFETY: GIL held; puts back the evaluator found at install.
+            unsafe {
+                STEPPED_ASIDE = false;
+                _PyInterpreterState_SetEvalFrameFunc(PyInterpreterState_Get(), PREVIOUS_EVAL);
+            }
+            return Ok(());
+        }
         let cleared = each_thread(|ts| {
             // SAFETY: GIL held; `ts` is a live thread state of this interpreter.
             if unsafe { _PyEval_SetProfile(ts, None, null_mut()) } < 0 {

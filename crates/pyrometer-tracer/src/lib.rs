@@ -14,6 +14,7 @@
 //! fast path. The GIL serialises every hook, so the shared state needs no lock: everything
 //! here runs with the GIL held (free-threaded builds are refused).
 
+mod checkpoint;
 pub mod clock;
 mod hooks;
 mod names;
@@ -25,6 +26,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+pub use checkpoint::set_checkpoints;
 use pyo3_ffi::*;
 use pyrometer_profile::Profile;
 use rustc_hash::FxHashMap;
@@ -83,20 +85,49 @@ struct ThreadRecord {
     thread: *mut PyObject,
     /// How many more times to look for the `threading.Thread` object.
     lookups_left: u32,
+    /// Below this stack address, a tracer whose hooks recurse on the C stack (3.11's frame
+    /// evaluator) steps aside; 0 when unknown.
+    stack_limit: usize,
 }
 
-/// Where and how often to save what has been collected while the program runs.
-struct Checkpoints {
-    path: std::path::PathBuf,
-    interval_ticks: u64,
-    /// Metadata to give each checkpoint (the tracer knows the data, not the run).
-    meta: pyrometer_profile::Meta,
-    written: u64,
+/// The address below which this thread's C stack is too close to its end for hooks that
+/// recurse: its lowest address plus a quarter of its size (at most 1 MiB).
+fn stack_limit_of_this_thread() -> usize {
+    // SAFETY: pthread_getattr_np fills an attribute object for the calling thread, which we
+    // query and then destroy.
+    unsafe {
+        let mut attr: libc::pthread_attr_t = std::mem::zeroed();
+        if libc::pthread_getattr_np(libc::pthread_self(), &mut attr) != 0 {
+            return 0;
+        }
+        let mut low: *mut libc::c_void = null_mut();
+        let mut size: libc::size_t = 0;
+        let ok = libc::pthread_attr_getstack(&attr, &mut low, &mut size) == 0;
+        libc::pthread_attr_destroy(&mut attr);
+        if !ok || low.is_null() {
+            return 0;
+        }
+        low as usize + (size / 4).min(1 << 20)
+    }
 }
+
+/// The current thread's [`ThreadRecord::stack_limit`] (0 when unknown or not tracing).
+///
+/// # Safety
+/// Called from a hook (GIL held).
+#[inline(always)]
+#[cfg_attr(Py_3_12, allow(dead_code))]
+unsafe fn current_stack_limit() -> usize {
+    // SAFETY: forwarded contract.
+    unsafe { current_thread() }.map_or(0, |r| r.stack_limit)
+}
+
+/// Times a recursing hook stepped aside because the C stack was nearly used up.
+static DEPTH_PAUSES: AtomicU64 = AtomicU64::new(0);
 
 struct State {
     calibration: clock::Calibration,
-    checkpoints: Option<Checkpoints>,
+    checkpoints: Option<checkpoint::Checkpoints>,
     clock: clock::ClockKind,
     start_unix_ns: u64,
     /// Owned (from `Box::into_raw`); freed in `State::release`.
@@ -116,12 +147,43 @@ static STATE: GilCell<Option<State>> = GilCell(UnsafeCell::new(None));
 static GENERATION: AtomicU64 = AtomicU64::new(0);
 static SESSIONS: AtomicU64 = AtomicU64::new(0);
 static BUILTINS: AtomicBool = AtomicBool::new(true);
-/// The tick at which the next checkpoint is due (`u64::MAX`: none).
-static NEXT_CHECKPOINT: AtomicU64 = AtomicU64::new(u64::MAX);
 
 thread_local! {
     /// This thread's record in the current session: (session number, record).
     static CURRENT: Cell<(u64, *mut ThreadRecord)> = const { Cell::new((0, null_mut())) };
+}
+
+/// The record of the thread that ran the last event, keyed by its thread pointer: the GIL
+/// hands over rarely, so most events skip the thread-local lookup (a call into the dynamic
+/// loader for a library like this one). The entry is dropped whenever its thread is back
+/// outside any traced call, so a thread that ends (and whose thread pointer a new thread may
+/// reuse) never leaves it behind.
+struct LastThread {
+    pointer: usize,
+    generation: u64,
+    record: *mut ThreadRecord,
+}
+
+static LAST: GilCell<LastThread> = GilCell(UnsafeCell::new(LastThread {
+    pointer: 0,
+    generation: 0,
+    record: null_mut(),
+}));
+
+/// A number unique to the running thread among live threads: its thread pointer.
+#[inline(always)]
+fn thread_pointer() -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let p: usize;
+        // SAFETY: on x86-64 Linux, %fs:0 holds the thread control block's own address.
+        unsafe {
+            std::arch::asm!("mov {}, fs:0", out(reg) p, options(nostack, readonly, preserves_flags))
+        };
+        p
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    0
 }
 
 /// # Safety
@@ -138,6 +200,36 @@ unsafe fn state() -> Option<&'static mut State> {
 #[inline(always)]
 unsafe fn current_thread() -> Option<&'static mut ThreadRecord> {
     let generation = GENERATION.load(Ordering::Relaxed);
+    let pointer = thread_pointer();
+    // SAFETY: hooks run with the GIL held, one at a time.
+    let last = unsafe { &mut *LAST.0.get() };
+    if last.pointer == pointer && last.generation == generation && pointer != 0 && generation != 0 {
+        // SAFETY: cached for this very thread in this session (see `LastThread`).
+        return Some(unsafe { &mut *last.record });
+    }
+    // SAFETY: forwarded contract.
+    let record = unsafe { thread_record(generation) }?;
+    *last = LastThread {
+        pointer,
+        generation,
+        record,
+    };
+    Some(record)
+}
+
+/// Forgets the cached thread (its thread is outside any traced call; it may be ending).
+#[inline(always)]
+fn forget_last_thread() {
+    // SAFETY: hooks run with the GIL held, one at a time.
+    unsafe { (*LAST.0.get()).pointer = 0 };
+}
+
+/// This thread's record through its thread-local slot, registering the thread if new.
+///
+/// # Safety
+/// Called from a hook (GIL held).
+#[inline(never)]
+unsafe fn thread_record(generation: u64) -> Option<&'static mut ThreadRecord> {
     let (g, record) = CURRENT.get();
     if g == generation && !record.is_null() {
         // SAFETY: the record belongs to the live session and only this thread touches it.
@@ -163,6 +255,7 @@ unsafe fn register_thread(generation: u64) -> Option<&'static mut ThreadRecord> 
         native_id: unsafe { libc::gettid() } as u64,
         thread: null_mut(),
         lookups_left: 64,
+        stack_limit: stack_limit_of_this_thread(),
     }));
     state.threads.push(record);
     CURRENT.set((generation, record));
@@ -217,86 +310,11 @@ unsafe fn new_path(record: &mut ThreadRecord, key: usize, register: impl FnOnce(
 unsafe fn leave() {
     let now = clock::now();
     // SAFETY: forwarded contract.
-    if let Some(record) = unsafe { current_thread() } {
-        record.tree.leave(now);
+    if let Some(record) = unsafe { current_thread() }
+        && record.tree.leave(now)
+    {
+        forget_last_thread();
     }
-    if now >= NEXT_CHECKPOINT.load(Ordering::Relaxed) {
-        // SAFETY: forwarded contract; the record borrow above has ended.
-        unsafe { checkpoint(now) };
-    }
-}
-
-/// Saves what has been collected so far, from inside a hook (so with the GIL, and with every
-/// thread's tree consistent). The next one is due after the interval, or after 50 times what
-/// this one took, whichever is later: checkpoints cost at most 2% of the run.
-#[cold]
-#[inline(never)]
-unsafe fn checkpoint(now: u64) {
-    NEXT_CHECKPOINT.store(u64::MAX, Ordering::Relaxed);
-    // SAFETY: GIL held by the hook; no other reference to the state is live.
-    let Some(state) = (unsafe { state() }) else {
-        return;
-    };
-    let Some(mut cp) = state.checkpoints.take() else {
-        return;
-    };
-    // SAFETY: GIL held by the hook.
-    let gil = unsafe { Gil::assume() };
-    let generation = GENERATION.swap(0, Ordering::Relaxed);
-    let mut profile = py::preserving_exception(|| snapshot::build(&gil, state, now, true));
-    GENERATION.store(generation, Ordering::Relaxed);
-    cp.written += 1;
-    let duration_ns = profile.meta.duration_ns;
-    let counters = std::mem::take(&mut profile.meta.counters);
-    profile.meta = pyrometer_profile::Meta {
-        duration_ns,
-        counters,
-        ..cp.meta.clone()
-    };
-    profile.meta.counters.push(pyrometer_profile::Counter {
-        name: "checkpoint".into(),
-        value: cp.written,
-    });
-    if let Err(e) = pyrometer_profile::pyro::write(&cp.path, &profile) {
-        eprintln!(
-            "pyrometer: could not write a checkpoint to {}: {e}",
-            cp.path.display()
-        );
-    }
-    let spent = clock::now().saturating_sub(now);
-    NEXT_CHECKPOINT.store(
-        clock::now().saturating_add(cp.interval_ticks.max(spent.saturating_mul(50))),
-        Ordering::Relaxed,
-    );
-    state.checkpoints = Some(cp);
-}
-
-/// Saves the collected data to `path` every `interval` while tracing, with `meta` as its
-/// metadata, so that a program killed outright (SIGKILL, a crash) still leaves a profile.
-pub fn set_checkpoints(
-    gil: &Gil,
-    path: std::path::PathBuf,
-    interval: std::time::Duration,
-    meta: pyrometer_profile::Meta,
-) -> Result<(), TracerError> {
-    let _ = gil;
-    // SAFETY: `gil` proves the GIL is held; hooks cannot run meanwhile.
-    let Some(state) = (unsafe { state() }) else {
-        return Err(TracerError::NotActive);
-    };
-    let ns_per_tick = clock::quick_ns_per_tick();
-    let interval_ticks = (interval.as_nanos() as f64 / ns_per_tick).max(1.0) as u64;
-    state.checkpoints = Some(Checkpoints {
-        path,
-        interval_ticks,
-        meta,
-        written: 0,
-    });
-    NEXT_CHECKPOINT.store(
-        clock::now().saturating_add(interval_ticks),
-        Ordering::Relaxed,
-    );
-    Ok(())
 }
 
 /// Registers a code object: keeps a strong reference so its address is not reused.
@@ -321,6 +339,7 @@ pub fn start(gil: &Gil, options: Options) -> Result<(), TracerError> {
     }
     let clock = clock::init();
     BUILTINS.store(options.builtins, Ordering::Relaxed);
+    DEPTH_PAUSES.store(0, Ordering::Relaxed);
     let start_unix_ns = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -362,9 +381,9 @@ pub fn stop(gil: &Gil) -> Result<Profile, TracerError> {
     let Some(state) = slot.as_mut() else {
         return Err(TracerError::NotActive);
     };
+    checkpoint::switch_off();
     let uninstalled = hooks::uninstall(gil, &state.backend);
     GENERATION.store(0, Ordering::Relaxed);
-    NEXT_CHECKPOINT.store(u64::MAX, Ordering::Relaxed);
     let now = clock::now();
     for &record in &state.threads {
         // SAFETY: records are owned by the state; no hook runs any more.
@@ -394,9 +413,9 @@ pub fn forget_after_fork(gil: &Gil) {
     // SAFETY: `gil` proves the GIL is held; only the forking thread exists in the child.
     let slot = unsafe { &mut *STATE.0.get() };
     if let Some(state) = slot.take() {
+        checkpoint::forget_after_fork();
         let _ = hooks::uninstall(gil, &state.backend);
         GENERATION.store(0, Ordering::Relaxed);
-        NEXT_CHECKPOINT.store(u64::MAX, Ordering::Relaxed);
         state.release(gil);
     }
 }

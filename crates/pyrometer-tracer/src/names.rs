@@ -78,8 +78,13 @@ pub unsafe fn describe_builtin(
     }
     // SAFETY: GIL held; `self_` is live; `_PyType_Lookup` returns a borrowed reference or null
     // without setting an exception; we take our own reference before calling repr.
-    let label = unsafe {
+    // The label: repr(type(self).<name>), as cProfile has it; the owner: the class that
+    // defines the method (a descriptor's `d_type`), not `type(self)`, which may be a subclass.
+    // SAFETY: GIL held; `self_` is live; `_PyType_Lookup` returns a borrowed reference or null
+    // without setting an exception, and we take our own reference before calling repr.
+    let (label, defining) = unsafe {
         let tp = Py_TYPE(self_);
+        let mut defining: Option<String> = None;
         let name = py::string(gil, &ml_name).ok();
         let found = name.and_then(|n| {
             let mo = _PyType_Lookup(tp, n.as_ptr());
@@ -88,6 +93,16 @@ pub unsafe fn describe_builtin(
             }
             Py_INCREF(mo);
             let mo = py::Owned(mo);
+            if Py_TYPE(mo.as_ptr()) == &raw mut PyMethodDescr_Type {
+                let d_type = (*mo.as_ptr().cast::<PyDescrObject>()).d_type;
+                if !d_type.is_null() {
+                    defining = Some(
+                        CStr::from_ptr((*d_type).tp_name)
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
+                }
+            }
             py::Owned::new(gil, PyObject_Repr(mo.as_ptr()))
                 .ok()
                 .and_then(|r| py::str_of(r.as_ptr()))
@@ -95,7 +110,7 @@ pub unsafe fn describe_builtin(
         if !PyErr_Occurred().is_null() {
             PyErr_Clear();
         }
-        found
+        (found, defining)
     };
     let label = label.unwrap_or_else(|| match &modname {
         Some(m) => format!("<built-in method {m}.{ml_name}>"),
@@ -106,11 +121,13 @@ pub unsafe fn describe_builtin(
         if PyModule_Check(self_) != 0 {
             module_name(gil, self_)
         } else {
-            Some(
-                CStr::from_ptr((*Py_TYPE(self_)).tp_name)
-                    .to_string_lossy()
-                    .into_owned(),
-            )
+            defining.or_else(|| {
+                Some(
+                    CStr::from_ptr((*Py_TYPE(self_)).tp_name)
+                        .to_string_lossy()
+                        .into_owned(),
+                )
+            })
         }
     };
     let qualname = match owner.or(modname) {

@@ -155,6 +155,20 @@ pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profi
             value: unmatched,
         },
     ];
+    if !crate::BUILTINS.load(std::sync::atomic::Ordering::Relaxed) {
+        meta.notes.push(
+            "built-in functions were not traced: their time is in their callers' self time \
+             (--builtins traces them, as cProfile does)"
+                .into(),
+        );
+    }
+    let pauses = crate::DEPTH_PAUSES.load(std::sync::atomic::Ordering::Relaxed);
+    if pauses > 0 {
+        meta.notes.push(format!(
+            "the recursion went so deep that the C stack was nearly full {pauses} time(s): calls \
+             below that depth were not traced (their time is in the deepest traced call)"
+        ));
+    }
     b.finish()
 }
 

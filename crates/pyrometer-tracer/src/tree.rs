@@ -13,19 +13,33 @@ use rustc_hash::FxHashMap;
 /// Node 0 is the thread's root; it stands for "not inside any profiled call".
 pub const ROOT: u32 = 0;
 
+/// Children remembered in each node, most recent first: loops call the same few functions
+/// again and again, and a hit here saves the hash lookup.
+const CACHED_CHILDREN: usize = 4;
+
 #[derive(Clone, Debug)]
 pub struct Node {
     /// The function: the address of its code object, or of its `PyMethodDef` with bit 0 set.
     pub key: usize,
     pub parent: u32,
-    /// A one-entry cache of the last child entered from here: loops call the same function
-    /// again and again, and this saves the hash lookup.
-    last_key: usize,
-    last_child: u32,
     /// Completed activations.
     pub calls: u64,
     /// Ticks spent in this node itself, not in its children.
     pub self_ticks: u64,
+    /// (key, child) of recently entered children; key 0 marks an empty slot.
+    cache: [(usize, u32); CACHED_CHILDREN],
+}
+
+impl Node {
+    fn new(key: usize, parent: u32) -> Node {
+        Node {
+            key,
+            parent,
+            calls: 0,
+            self_ticks: 0,
+            cache: [(0, ROOT); CACHED_CHILDREN],
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -37,6 +51,10 @@ struct Activation {
 }
 
 /// The call tree and the open activations of one thread.
+///
+/// Invariants the hot path relies on (so it needs no bounds checks and cannot panic): the
+/// activation stack is never empty (its bottom is the root), and every node index stored in a
+/// node, a cache slot or an activation is inside `nodes`.
 #[derive(Clone, Debug)]
 pub struct CallTree {
     pub nodes: Vec<Node>,
@@ -54,14 +72,6 @@ impl Default for CallTree {
 
 impl CallTree {
     pub fn new() -> CallTree {
-        let root = Node {
-            key: 0,
-            parent: ROOT,
-            last_key: 0,
-            last_child: ROOT,
-            calls: 0,
-            self_ticks: 0,
-        };
         let mut stack = Vec::with_capacity(256);
         stack.push(Activation {
             node: ROOT,
@@ -69,7 +79,7 @@ impl CallTree {
             children: 0,
         });
         CallTree {
-            nodes: vec![root],
+            nodes: vec![Node::new(0, ROOT)],
             children: FxHashMap::default(),
             stack,
             unmatched_returns: 0,
@@ -77,16 +87,21 @@ impl CallTree {
     }
 
     /// The child of `parent` for `key`, and whether it was just created.
-    #[inline]
+    #[inline(always)]
     fn child(&mut self, parent: u32, key: usize) -> (u32, bool) {
-        let p = &self.nodes[parent as usize];
-        if p.last_key == key && p.last_child != ROOT {
-            return (p.last_child, false);
+        debug_assert!((parent as usize) < self.nodes.len());
+        // SAFETY: `parent` comes from the activation stack, whose entries are valid node indices.
+        let node = unsafe { self.nodes.get_unchecked(parent as usize) };
+        for &(k, child) in &node.cache {
+            if k == key {
+                return (child, false);
+            }
         }
         self.child_slow(parent, key)
     }
 
     #[cold]
+    #[inline(never)]
     fn child_slow(&mut self, parent: u32, key: usize) -> (u32, bool) {
         let next = self.nodes.len() as u32;
         let mut created = false;
@@ -95,27 +110,22 @@ impl CallTree {
             next
         });
         if created {
-            self.nodes.push(Node {
-                key,
-                parent,
-                last_key: 0,
-                last_child: ROOT,
-                calls: 0,
-                self_ticks: 0,
-            });
+            self.nodes.push(Node::new(key, parent));
         }
-        let p = &mut self.nodes[parent as usize];
-        p.last_key = key;
-        p.last_child = child;
+        let cache = &mut self.nodes[parent as usize].cache;
+        cache.rotate_right(1);
+        cache[0] = (key, child);
         (child, created)
     }
 
     /// A call of `key` begins; `now` is read after the lookup so that the lookup is not
     /// charged to the callee. Returns true when this call path is new, so the caller can
     /// register the function (take a reference, record its names) off the fast path.
-    #[inline]
+    #[inline(always)]
     pub fn enter_with(&mut self, key: usize, now: impl FnOnce() -> u64) -> bool {
-        let top = self.stack.last().map_or(ROOT, |a| a.node);
+        debug_assert!(!self.stack.is_empty());
+        // SAFETY: the stack always holds the root activation.
+        let top = unsafe { self.stack.last().unwrap_unchecked() }.node;
         let (node, created) = self.child(top, key);
         self.stack.push(Activation {
             node,
@@ -131,21 +141,26 @@ impl CallTree {
         self.enter_with(key, || now)
     }
 
-    /// The innermost call returns at `now`.
-    #[inline]
-    pub fn leave(&mut self, now: u64) {
+    /// The innermost call returns at `now`. Returns true when the thread is back outside any
+    /// profiled call.
+    #[inline(always)]
+    pub fn leave(&mut self, now: u64) -> bool {
         if self.stack.len() <= 1 {
             self.unmatched_returns += 1;
-            return;
+            return true;
         }
-        let act = self.stack.pop().expect("checked above");
+        // SAFETY: the stack holds at least two activations (checked above).
+        let act = unsafe { self.stack.pop().unwrap_unchecked() };
         let elapsed = now.saturating_sub(act.start);
-        let node = &mut self.nodes[act.node as usize];
+        debug_assert!((act.node as usize) < self.nodes.len());
+        // SAFETY: activation nodes are valid node indices.
+        let node = unsafe { self.nodes.get_unchecked_mut(act.node as usize) };
         node.calls += 1;
         node.self_ticks += elapsed.saturating_sub(act.children);
-        if let Some(parent) = self.stack.last_mut() {
-            parent.children += elapsed;
-        }
+        // SAFETY: the root activation is still there.
+        let parent = unsafe { self.stack.last_mut().unwrap_unchecked() };
+        parent.children += elapsed;
+        self.stack.len() == 1
     }
 
     /// Closes every open activation at `now`, as cProfile does when it is disabled.
@@ -171,22 +186,6 @@ impl CallTree {
         copy.close_all(now);
         copy
     }
-
-    /// Forgets everything, keeping the allocations.
-    pub fn clear(&mut self) {
-        self.nodes.truncate(1);
-        self.nodes[0] = Node {
-            key: 0,
-            parent: ROOT,
-            last_key: 0,
-            last_child: ROOT,
-            calls: 0,
-            self_ticks: 0,
-        };
-        self.children.clear();
-        self.stack.truncate(1);
-        self.unmatched_returns = 0;
-    }
 }
 
 #[cfg(test)]
@@ -206,6 +205,7 @@ mod tests {
         t.leave(60);
         t.leave(100);
         let find = |path: &[usize]| {
+            // (test helper: walk the hash map, which holds every child)
             let mut node = ROOT;
             for &k in path {
                 node = *t.children.get(&(node, k)).unwrap();
@@ -238,6 +238,24 @@ mod tests {
         assert_eq!((f3.calls, f3.self_ticks), (1, 1000));
         let root_child = snapshot.nodes.iter().find(|n| n.key == 1).unwrap();
         assert_eq!(root_child.self_ticks, 6000 - 1000 - 1000);
+    }
+
+    #[test]
+    fn alternating_children_all_stay_cached() {
+        let mut t = CallTree::new();
+        t.enter(1, 0);
+        for i in 0..100u64 {
+            for key in [2, 3, 4, 5, 2, 6] {
+                t.enter(key, i);
+                t.leave(i + 1);
+            }
+        }
+        t.leave(1000);
+        let calls: Vec<(usize, u64)> = t.nodes.iter().skip(2).map(|n| (n.key, n.calls)).collect();
+        assert_eq!(
+            calls,
+            vec![(2, 200), (3, 100), (4, 100), (5, 100), (6, 100)]
+        );
     }
 
     #[test]

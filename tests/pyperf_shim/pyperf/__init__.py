@@ -1,7 +1,8 @@
 """A stand-in for pyperf that runs a pyperformance benchmark once, in-process, for a fixed
-number of loops (``PYROMETER_BENCH_LOOPS``, default 1): no worker processes, no calibration,
-no timing. The exactness tests and the overhead benchmark put it first on ``PYTHONPATH`` so that
-the same deterministic work runs bare, under cProfile and under pyrometer."""
+number of loops (``PYROMETER_BENCH_LOOPS``, default 1): no worker processes, no calibration.
+The exactness tests and the overhead benchmark put it first on ``PYTHONPATH`` so that the same
+deterministic work runs bare, under cProfile and under pyrometer. With
+``PYROMETER_BENCH_TIMES=FILE``, the seconds the benchmark's work took are appended to FILE."""
 
 import argparse
 import asyncio
@@ -15,6 +16,17 @@ __all__ = ["Runner", "perf_counter"]
 
 def _loops() -> int:
     return int(os.environ.get("PYROMETER_BENCH_LOOPS", "1"))
+
+
+class _timed:
+    def __enter__(self):
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc):
+        path = os.environ.get("PYROMETER_BENCH_TIMES")
+        if path and exc[0] is None:
+            with open(path, "a") as f:
+                f.write(f"{time.perf_counter() - self.start!r}\n")
 
 
 class Runner:
@@ -34,17 +46,20 @@ class Runner:
 
     def bench_func(self, name, func, *args, inner_loops=None, metadata=None):
         self._args()
-        for _ in range(_loops()):
-            func(*args)
+        with _timed():
+            for _ in range(_loops()):
+                func(*args)
 
     def bench_time_func(self, name, time_func, *args, inner_loops=None, metadata=None):
         self._args()
-        return time_func(_loops(), *args)
+        with _timed():
+            return time_func(_loops(), *args)
 
     def bench_async_func(self, name, func, *args, inner_loops=None, metadata=None):
         self._args()
-        for _ in range(_loops()):
-            asyncio.run(func(*args))
+        with _timed():
+            for _ in range(_loops()):
+                asyncio.run(func(*args))
 
     def bench_command(self, name, command):
         raise SystemExit("bench_command benchmarks are not supported by the shim")

@@ -130,7 +130,7 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
     let outcome = child::run(&Request {
         python: &python,
         mode,
-        builtins: !args.no_builtins,
+        builtins: args.builtins,
         checkpoint_seconds: args.checkpoint,
         target: &target,
         args: &program_args,
