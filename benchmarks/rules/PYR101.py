@@ -1,4 +1,5 @@
 """PYR101 string-concat-in-loop: `s += piece` vs `"".join(parts)`."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR102 list-front-op-in-loop: draining a list with pop(0) vs deque.popleft()."""
+
 from collections import deque
 
 from _bench import compare, require_311

@@ -1,4 +1,5 @@
 """PYR103 list-membership-in-loop: `x in list` vs `x in set` inside a loop."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR104 quadratic-list-concat: `out = out + group` and `sum(lists, [])` vs in place."""
+
 import itertools
 
 from _bench import compare, require_311

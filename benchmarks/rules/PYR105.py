@@ -1,4 +1,5 @@
 """PYR105 nested-loop-join: nested loops vs a dict index."""
+
 from _bench import compare, require_311
 
 require_311()

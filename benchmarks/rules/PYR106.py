@@ -1,4 +1,5 @@
 """PYR106 exchange-sort: bubble sort vs list.sort()."""
+
 import random
 
 from _bench import compare, require_311

@@ -1,4 +1,5 @@
 """PYR107 naive-recursion: naive Fibonacci vs functools.cache."""
+
 import functools
 
 from _bench import compare, require_311

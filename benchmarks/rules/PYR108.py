@@ -1,4 +1,5 @@
 """PYR108 loop-invariant-linear-call: `max(values)` in a loop vs hoisted."""
+
 from _bench import compare, require_311
 
 require_311()

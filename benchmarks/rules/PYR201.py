@@ -1,4 +1,5 @@
 """PYR201 manual-list-comprehension: loop + append vs a list comprehension."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR202 manual-list-copy: loop + append(item) vs list(items)."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR203 manual-dict-comprehension: loop + d[k] = v vs a dict comprehension."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR204 manual-counting: counting and grouping by hand vs Counter / defaultdict."""
+
 from collections import Counter, defaultdict
 
 from _bench import compare, require_311

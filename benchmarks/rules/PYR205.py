@@ -1,4 +1,5 @@
 """PYR205 manual-sum-min-max: accumulation loops vs sum() / max()."""
+
 from _bench import compare, require_311
 
 require_311()

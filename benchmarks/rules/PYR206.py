@@ -1,4 +1,5 @@
 """PYR206 manual-any-all: loop with early return vs any(generator)."""
+
 from _bench import compare, require_311
 
 require_311()

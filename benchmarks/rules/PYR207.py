@@ -1,4 +1,5 @@
 """PYR207 sorted-for-min-max: sorted(x)[0] vs min(x)."""
+
 import random
 
 from _bench import compare, require_311

@@ -1,4 +1,5 @@
 """PYR208 list-comp-in-any-all: any([...]) vs any(generator)."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR209 list-comp-in-reduction: sum([...]) vs sum(generator): time and memory."""
+
 from _bench import compare, compare_memory, require_311
 
 require_311()

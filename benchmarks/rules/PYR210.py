@@ -1,4 +1,5 @@
 """PYR210 list-comp-iterated-once: for x in [...] vs for x in (...): time and memory."""
+
 from _bench import compare, compare_memory, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR211 range-len-indexing: for i in range(len(x)): x[i] vs for item in x."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR212 unnecessary-list-cast: for x in list(t) vs for x in t."""
+
 from _bench import compare, require_311
 
 require_311()

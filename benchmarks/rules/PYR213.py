@@ -1,4 +1,5 @@
 """PYR213 incorrect-dict-iterator: .items() with the key unused vs .values()."""
+
 from _bench import compare, require_311
 
 require_311()

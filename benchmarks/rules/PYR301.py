@@ -3,6 +3,7 @@
 10,000 short-lived objects, each holding a 10 kB payload, call a cached method once and are
 then dropped. With the cache on the method, every instance stays reachable from the cache.
 """
+
 import functools
 import gc
 import sys

@@ -1,4 +1,5 @@
 """PYR302 unbounded-cache: memory of an unbounded cache fed distinct strings vs a bounded one."""
+
 import functools
 import gc
 import sys

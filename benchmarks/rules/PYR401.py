@@ -1,4 +1,5 @@
 """PYR401 read-whole-file-to-iterate: readlines() vs iterating the file: time and memory."""
+
 import os
 import tempfile
 

@@ -1,4 +1,5 @@
 """PYR402 regex-in-loop: re.search(constant, s) in a loop vs a precompiled pattern."""
+
 import re
 
 from _bench import compare, require_311

@@ -1,4 +1,5 @@
 """PYR403 deepcopy-in-loop: copy.deepcopy of a grid per move vs copying the rows."""
+
 import copy
 
 from _bench import compare, require_311

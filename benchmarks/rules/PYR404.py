@@ -1,4 +1,5 @@
 """PYR404 numpy-elementwise-loop: a Python loop over an ndarray vs whole-array arithmetic."""
+
 import sys
 
 from _bench import compare, require_311

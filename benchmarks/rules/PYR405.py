@@ -1,4 +1,5 @@
 """PYR405 threads-for-cpu-bound: pure-Python work in 2 threads vs 2 processes (2-core machine)."""
+
 import math
 import os
 import sys

@@ -1,4 +1,5 @@
 """PYR501 global-lookup-in-loop: a module global read in a loop vs a local."""
+
 from _bench import compare, require_311
 
 require_311()

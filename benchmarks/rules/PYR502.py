@@ -1,4 +1,5 @@
 """PYR502 dotted-lookup-in-loop: os.path.join / math.sqrt in a loop vs a local binding."""
+
 import math
 import os
 

@@ -1,4 +1,5 @@
 """PYR503 loop-invariant-len: while i < len(x) vs n = len(x)."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR504 bytes-slice-in-loop: slicing bytes vs a memoryview."""
+
 from _bench import compare, require_311
 
 require_311()
@@ -32,12 +33,12 @@ SMALL = 16
 
 def small_bytes():
     data = DATA[:100_000]
-    return sum(len(data[i:i + SMALL]) for i in range(0, len(data), SMALL))
+    return sum(len(data[i : i + SMALL]) for i in range(0, len(data), SMALL))
 
 
 def small_view():
     data = memoryview(DATA[:100_000])
-    return sum(len(data[i:i + SMALL]) for i in range(0, len(data), SMALL))
+    return sum(len(data[i : i + SMALL]) for i in range(0, len(data), SMALL))
 
 
 compare("PYR504", f"consume 4 MB in 64 kB sends", consume_bytes, consume_view)

@@ -1,4 +1,5 @@
 """PYR505 tuple-over-list: a constant list display per call vs a tuple."""
+
 from _bench import compare, require_311
 
 require_311()

@@ -1,4 +1,5 @@
 """PYR506 try-except-in-loop: try inside the loop vs around it (no exception raised)."""
+
 from _bench import compare, require_311
 
 require_311()

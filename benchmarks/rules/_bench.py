@@ -68,15 +68,11 @@ def compare_memory(code, case, before, after):
     p_before = peak_memory(before)
     p_after = peak_memory(after)
     ratio = p_before / max(p_after, 1)
-    print(
-        f"{code}\t{case}\t{p_before / 1e6:.2f} MB peak\t{p_after / 1e6:.2f} MB peak"
-        f"\t{ratio:.1f}x less memory"
-    )
+    print(f"{code}\t{case}\t{p_before / 1e6:.2f} MB peak\t{p_after / 1e6:.2f} MB peak\t{ratio:.1f}x less memory")
     sys.stdout.flush()
     return ratio
 
 
 def require_311():
     if sys.version_info[:2] != (3, 11):
-        print(f"warning: figures are for CPython 3.11; running {sys.version.split()[0]}",
-              file=sys.stderr)
+        print(f"warning: figures are for CPython 3.11; running {sys.version.split()[0]}", file=sys.stderr)

@@ -20,9 +20,7 @@ def main():
         code = path.stem
         if wanted and code not in wanted:
             continue
-        result = subprocess.run(
-            [sys.executable, str(path)], capture_output=True, text=True, cwd=HERE
-        )
+        result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, cwd=HERE)
         if result.returncode != 0:
             rows.append((code, "FAILED", result.stderr.strip().splitlines()[-1:], "", ""))
             continue
