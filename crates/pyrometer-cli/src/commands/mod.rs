@@ -1,7 +1,7 @@
 //! One module per subcommand.
 
-mod run;
-mod view;
+pub mod run;
+pub mod view;
 
 use anyhow::Result;
 

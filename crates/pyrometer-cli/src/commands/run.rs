@@ -4,12 +4,66 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use clap::{Args, ValueEnum};
 use pyrometer_profile::{Exit, Profile, pyro};
 
 use crate::child::{self, Request, Target};
-use crate::cli::{ModeArg, RunArgs};
+use crate::cli::{ExportArgs, ReportArgs};
 use crate::settings::Settings;
 use crate::{Host, output, user_error};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    /// Exact calls and times per function (deterministic tracing, like cProfile)
+    Trace,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// How to measure
+    #[arg(long, value_enum, default_value_t = ModeArg::Trace, help_heading = "Profiling")]
+    pub mode: ModeArg,
+    /// Also trace calls of built-in (C) functions, each as its own entry, as cProfile does.
+    /// Off by default: it costs more (on 3.11 much more), and their time is still measured, in
+    /// their callers' self time
+    #[arg(long, help_heading = "Profiling")]
+    pub builtins: bool,
+    /// Save what has been collected every SECONDS while the program runs, so that a program
+    /// killed outright (SIGKILL, a crash) still leaves a profile; 0 turns this off
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 1.0,
+        help_heading = "Profiling"
+    )]
+    pub checkpoint: f64,
+    /// The Python interpreter to run the program with [default: the one pyrometer runs in]
+    #[arg(long, value_name = "PATH", help_heading = "Profiling")]
+    pub python: Option<PathBuf>,
+    /// Run a library module as a script (like python -m); the rest goes to the module
+    #[arg(short = 'm', value_name = "MODULE", conflicts_with = "code")]
+    pub module: Option<String>,
+    /// Run a program passed as a string (like python -c); the rest goes to the program
+    #[arg(short = 'c', value_name = "CODE")]
+    pub code: Option<String>,
+    /// Where to save the profile [default: .pyrometer/runs/<time>-<name>.pyro]
+    #[arg(short = 'o', long, value_name = "FILE.pyro", help_heading = "Output")]
+    pub output: Option<PathBuf>,
+    /// Do not print the report (the profile is still saved and exported)
+    #[arg(short = 'q', long, help_heading = "Output")]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
+    /// The script and its arguments
+    #[arg(
+        value_name = "SCRIPT [ARGS]",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub target: Vec<String>,
+}
 
 /// A scratch directory for the child's files, removed on drop.
 struct WorkDir(PathBuf);

@@ -1,12 +1,26 @@
 //! `pyrometer view FILE`: render a saved profile again.
 
+use std::path::PathBuf;
+
 use anyhow::Result;
+use clap::Args;
 use pyrometer_profile::{FileError, pyro};
 
-use crate::cli::ViewArgs;
+use crate::cli::{ExportArgs, ReportArgs};
 use crate::output;
 use crate::settings::Settings;
 use crate::user_error;
+
+#[derive(Args, Debug)]
+pub struct ViewArgs {
+    /// A profile saved by pyrometer (.pyro, or its .json export)
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub report: ReportArgs,
+    #[command(flatten)]
+    pub export: ExportArgs,
+}
 
 pub fn view(args: ViewArgs) -> Result<i32> {
     let cwd = std::env::current_dir()?;
