@@ -16,7 +16,9 @@ pub const CI_LEVEL: f64 = 0.95;
 /// The significance level of comparisons.
 pub const ALPHA: f64 = 0.05;
 pub const CI_METHOD: &str = "percentile bootstrap of the median, 2000 resamples, resampling whole processes when there are 4 or more";
-pub const TEST: &str = "Mann-Whitney U, two-sided, on per-process medians when both sides have 4 or more processes, else on values";
+pub const TEST: &str = "candidates of one run (interleaved): Wilcoxon signed-rank, two-sided, on the log ratios of paired per-process medians (6 processes or more) or of paired rounds; benchmarks of two runs: Mann-Whitney U, two-sided, on per-process medians (4 processes or more on both sides) or on values; significant when p < 0.05";
+/// Paired comparisons use processes as units from this many on.
+pub const MIN_PAIRED_PROCESSES: usize = 6;
 
 /// Thresholds of the instability warnings.
 pub const MAX_CV: f64 = 0.10;
@@ -181,6 +183,90 @@ pub fn compare_with(reference: &Benchmark, other: &Benchmark, rng: &mut Rng) -> 
     }
 }
 
+/// Pairs of units measured in the same conditions: per process (medians of each candidate's
+/// values in it) when there are enough processes, else per round (the k-th measured value of
+/// each candidate in the same process). `None` when the two were not measured together.
+fn paired_units(a: &Benchmark, b: &Benchmark) -> Option<(Vec<(Vec<f64>, Vec<f64>)>, &'static str)> {
+    let measured = |x: &Benchmark| -> Vec<(u32, f64)> {
+        x.samples
+            .iter()
+            .filter(|s| !s.warmup)
+            .map(|s| (s.process, s.value()))
+            .collect()
+    };
+    let (ma, mb) = (measured(a), measured(b));
+    let procs = |m: &[(u32, f64)]| {
+        let mut p: Vec<u32> = m.iter().map(|x| x.0).collect();
+        p.dedup();
+        p
+    };
+    let (pa, pb) = (procs(&ma), procs(&mb));
+    if pa != pb || ma.len() != mb.len() || pa.is_empty() {
+        return None;
+    }
+    let of = |m: &[(u32, f64)], p: u32| -> Vec<f64> {
+        m.iter().filter(|x| x.0 == p).map(|x| x.1).collect()
+    };
+    if pa.len() >= MIN_PAIRED_PROCESSES {
+        Some((
+            pa.iter().map(|&p| (of(&ma, p), of(&mb, p))).collect(),
+            "paired processes",
+        ))
+    } else {
+        let mut pairs = Vec::new();
+        for &p in &pa {
+            let (va, vb) = (of(&ma, p), of(&mb, p));
+            if va.len() != vb.len() {
+                return None;
+            }
+            pairs.extend(va.into_iter().zip(vb).map(|(x, y)| (vec![x], vec![y])));
+        }
+        Some((pairs, "paired rounds"))
+    }
+}
+
+/// Compares two candidates measured together (interleaved in the same processes): a paired
+/// comparison, in which what a process does to both cancels. Falls back to [`compare`] when
+/// they were not measured together.
+pub fn compare_paired(reference: &Benchmark, other: &Benchmark) -> ComparisonRow {
+    let Some((pairs, unit)) = paired_units(reference, other) else {
+        return compare(reference, other);
+    };
+    let mut rng = Rng::new(DEFAULT_SEED);
+    let diffs: Vec<f64> = pairs
+        .iter()
+        .map(|(x, y)| stats::median(y).ln() - stats::median(x).ln())
+        .collect();
+    let test = significance::wilcoxon_signed_rank(&diffs);
+    let (xs, ys): (Vec<f64>, Vec<f64>) = pairs
+        .iter()
+        .map(|(x, y)| (stats::median(x), stats::median(y)))
+        .unzip();
+    let welch = significance::welch_t(&xs, &ys);
+    let ratio = other.summary.median / reference.summary.median;
+    let (lo, hi) = bootstrap::paired_ratio_ci(&pairs, CI_LEVEL, &mut rng);
+    let significant = test.p_value < ALPHA && ratio != 1.0;
+    let verdict = match (significant, ratio > 1.0) {
+        (false, _) => Verdict::Same,
+        (true, true) => Verdict::Slower,
+        (true, false) => Verdict::Faster,
+    };
+    ComparisonRow {
+        name: other.name.clone(),
+        reference: reference.name.clone(),
+        reference_median: reference.summary.median,
+        median: other.summary.median,
+        ratio,
+        ratio_ci_low: lo,
+        ratio_ci_high: hi,
+        p_value: test.p_value,
+        welch_p_value: welch.p_value,
+        test_unit: unit.to_string(),
+        significant,
+        verdict,
+    }
+}
+
 /// A regression for the gate: significantly slower, by more than `threshold` (0.05 = 5%).
 pub fn is_regression(row: &ComparisonRow, threshold: f64) -> bool {
     row.significant && row.verdict == Verdict::Slower && row.ratio > 1.0 + threshold
@@ -308,5 +394,39 @@ mod tests {
         let same = compare(&a, &a2);
         assert_eq!(same.verdict, Verdict::Same);
         assert!(!same.significant);
+    }
+
+    #[test]
+    fn paired_comparison_cancels_process_effects() {
+        // Processes differ by up to 30% (layout, hash seed), but in each one `b` is 3.0 to 3.7% slower
+        // than `a`: unpaired, the difference drowns; paired, it is plain.
+        let mut a_runs = Vec::new();
+        let mut b_runs = Vec::new();
+        for p in 0..8u64 {
+            let base = 100_000_000 + p * 4_000_000;
+            a_runs.push(vec![base, base + 100_000, base - 100_000]);
+            let slower = base * (1030 + p) / 1000;
+            b_runs.push(vec![slower, slower + 50_000, slower - 50_000]);
+        }
+        let a_refs: Vec<&[u64]> = a_runs.iter().map(|v| v.as_slice()).collect();
+        let b_refs: Vec<&[u64]> = b_runs.iter().map(|v| v.as_slice()).collect();
+        let a = bench("a", &a_refs);
+        let b = bench("b", &b_refs);
+        let unpaired = compare(&a, &b);
+        assert!(!unpaired.significant, "{}", unpaired.p_value);
+        let paired = compare_paired(&a, &b);
+        assert_eq!(paired.test_unit, "paired processes");
+        assert!(paired.significant && paired.verdict == Verdict::Slower);
+        assert!((paired.p_value - 2.0 / 256.0).abs() < 1e-12);
+        assert!(
+            paired.ratio_ci_low > 1.0 && paired.ratio_ci_high < 1.06,
+            "{paired:?}"
+        );
+        // One process: the rounds are paired.
+        let a1 = bench("a", &[&[100, 101, 102, 103, 104, 105, 106]]);
+        let b1 = bench("b", &[&[110, 111, 112, 113, 114, 115, 116]]);
+        let row = compare_paired(&a1, &b1);
+        assert_eq!(row.test_unit, "paired rounds");
+        assert!(row.significant);
     }
 }

@@ -75,6 +75,31 @@ pub fn ratio_ci(old: &[Vec<f64>], new: &[Vec<f64>], level: f64, rng: &mut Rng) -
     percentile_interval(estimates, level)
 }
 
+/// The percentile bootstrap interval of median(new) / median(old) for paired units (the same
+/// process, or the same round of it, measured both): units are resampled together, so what
+/// they share (the process's layout and hash seed) cancels in the ratio.
+pub fn paired_ratio_ci(pairs: &[(Vec<f64>, Vec<f64>)], level: f64, rng: &mut Rng) -> (f64, f64) {
+    if pairs.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    let estimates = (0..RESAMPLES)
+        .map(|_| {
+            old.clear();
+            new.clear();
+            for _ in 0..pairs.len() {
+                let (o, n) = &pairs[rng.below(pairs.len())];
+                old.extend_from_slice(o);
+                new.extend_from_slice(n);
+            }
+            old.sort_by(f64::total_cmp);
+            new.sort_by(f64::total_cmp);
+            stats::quantile_sorted(&new, 0.5) / stats::quantile_sorted(&old, 0.5)
+        })
+        .collect();
+    percentile_interval(estimates, level)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! Comparisons between benchmarks: the candidates of one run against a reference candidate,
-//! and the benchmarks of a run against those of the same name in another (a saved baseline, an
+//! Comparisons between benchmarks: the candidates of one run against a reference candidate
+//! (paired: they ran interleaved in the same processes), and the benchmarks of a run against those of the same name in another (a saved baseline, an
 //! older JSON file).
 
 use crate::analysis;
@@ -13,7 +13,7 @@ pub fn within(doc: &Document, reference: usize) -> Option<Comparison> {
         .iter()
         .enumerate()
         .filter(|&(i, _)| i != reference)
-        .map(|(_, b)| analysis::compare(base, b))
+        .map(|(_, b)| analysis::compare_paired(base, b))
         .collect();
     Some(Comparison {
         against: base.name.clone(),

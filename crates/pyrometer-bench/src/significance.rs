@@ -119,6 +119,74 @@ pub fn welch_t(x: &[f64], y: &[f64]) -> TestResult {
     }
 }
 
+/// The number of ways each rank sum W+ can arise under the null hypothesis of the signed-rank
+/// test with `n` non-zero differences without ties (index = W+, from 0 to n(n+1)/2).
+pub fn signed_rank_counts(n: usize) -> Vec<f64> {
+    let max = n * (n + 1) / 2;
+    let mut counts = vec![0.0; max + 1];
+    counts[0] = 1.0;
+    for rank in 1..=n {
+        for w in (rank..=max).rev() {
+            counts[w] += counts[w - rank];
+        }
+    }
+    counts
+}
+
+/// The Wilcoxon signed-rank test, two-sided, of paired differences (zeros dropped, as Wilcoxon
+/// did): exact for up to [`EXACT_LIMIT`] differences without ties, else the normal
+/// approximation with the tie correction and a continuity correction of ½. The statistic is
+/// W+, the sum of the ranks of the positive differences.
+pub fn wilcoxon_signed_rank(differences: &[f64]) -> TestResult {
+    let d: Vec<f64> = differences
+        .iter()
+        .copied()
+        .filter(|x| *x != 0.0 && x.is_finite())
+        .collect();
+    let n = d.len();
+    if n == 0 {
+        return TestResult {
+            statistic: 0.0,
+            p_value: 1.0,
+            exact: true,
+        };
+    }
+    let magnitudes: Vec<f64> = d.iter().map(|x| x.abs()).collect();
+    let (ranks, ties) = ranks(&magnitudes);
+    let w_plus: f64 = d
+        .iter()
+        .zip(&ranks)
+        .filter(|(x, _)| **x > 0.0)
+        .map(|(_, r)| r)
+        .sum();
+    if ties.is_empty() && n <= EXACT_LIMIT {
+        let counts = signed_rank_counts(n);
+        let total: f64 = counts.iter().sum();
+        let w = w_plus.round() as usize;
+        let below = counts[..=w].iter().sum::<f64>() / total;
+        let above = counts[w..].iter().sum::<f64>() / total;
+        return TestResult {
+            statistic: w_plus,
+            p_value: (2.0 * below.min(above)).min(1.0),
+            exact: true,
+        };
+    }
+    let nf = n as f64;
+    let tie_term: f64 = ties.iter().map(|&t| (t * t * t - t) as f64).sum::<f64>();
+    let variance = nf * (nf + 1.0) * (2.0 * nf + 1.0) / 24.0 - tie_term / 48.0;
+    let p_value = if variance <= 0.0 {
+        1.0
+    } else {
+        let z = ((w_plus - nf * (nf + 1.0) / 4.0).abs() - 0.5).max(0.0) / variance.sqrt();
+        (2.0 * (1.0 - dist::normal_cdf(z))).clamp(0.0, 1.0)
+    };
+    TestResult {
+        statistic: w_plus,
+        p_value,
+        exact: false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +240,30 @@ mod tests {
         assert!(r.p_value < 1e-3, "{}", r.p_value);
         // Identical samples: nothing to see.
         assert!(mann_whitney_u(&x, &x).p_value > 0.9);
+    }
+
+    #[test]
+    fn signed_rank_exact_and_approximate() {
+        // n = 3: W+ ∈ {0, 1, 2, 3, 3, 4, 5, 6} over the 8 sign patterns.
+        assert_eq!(
+            signed_rank_counts(3),
+            vec![1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0]
+        );
+        assert_eq!(signed_rank_counts(10).iter().sum::<f64>(), 1024.0);
+        // Six positive differences: W+ = 21, the most extreme of 64 patterns: p = 2/64.
+        let r = wilcoxon_signed_rank(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
+        assert!(r.exact);
+        assert_eq!(r.statistic, 21.0);
+        assert!((r.p_value - 2.0 / 64.0).abs() < 1e-12);
+        // Five: at best 2/32 = 0.0625, never significant at 0.05.
+        assert!(wilcoxon_signed_rank(&[1.0, 2.0, 3.0, 4.0, 5.0]).p_value > 0.05);
+        // Symmetric differences: no evidence.
+        let r = wilcoxon_signed_rank(&[-3.0, -2.0, -1.0, 1.5, 2.5, 3.5]);
+        assert!(r.p_value > 0.5, "{}", r.p_value);
+        // Ties take the normal approximation.
+        let r = wilcoxon_signed_rank(&[1.0; 40]);
+        assert!(!r.exact && r.p_value < 1e-6);
+        assert_eq!(wilcoxon_signed_rank(&[0.0, 0.0]).p_value, 1.0);
     }
 
     #[test]

@@ -80,7 +80,7 @@ pub fn comparison_table(cmp: &Comparison, options: &Options, threshold: Option<f
         "reference",
         "speedup",
         "95% CI of the speedup",
-        "p (U test)",
+        "p",
         "verdict",
     ]
     .iter()
@@ -159,13 +159,18 @@ pub fn method_line(doc: &Document, b: &Benchmark) -> String {
 /// How the comparison was decided, one line.
 pub fn test_line(cmp: &Comparison) -> String {
     let unit = cmp.rows.first().map_or("values", |r| r.test_unit.as_str());
-    let on = if unit == "processes" {
-        "per-process medians"
-    } else {
-        "the values"
+    let test = match unit {
+        "paired processes" => {
+            "the Wilcoxon signed-rank test (two-sided, on the ratios of paired per-process medians)"
+        }
+        "paired rounds" => {
+            "the Wilcoxon signed-rank test (two-sided, on the ratios of paired rounds)"
+        }
+        "processes" => "the Mann-Whitney U test (two-sided, on per-process medians)",
+        _ => "the Mann-Whitney U test (two-sided, on the values)",
     };
     format!(
-        "Compared with {}: speedup = reference median / median, 95% bootstrap interval; significant when the Mann-Whitney U test (two-sided, on {on}) gives p < 0.05.",
+        "Compared with {}: speedup = reference median / median, with its 95% bootstrap interval; significant when {test} gives p < 0.05.",
         cmp.against
     )
 }

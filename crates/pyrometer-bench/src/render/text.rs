@@ -122,8 +122,9 @@ pub fn notes(doc: &Document, options: &Options) -> String {
                     .iter()
                     .map(|[loops, ns]| {
                         format!(
-                            "{} loops: {}",
+                            "{} loop{}: {}",
                             thousands(*loops),
+                            if *loops == 1 { "" } else { "s" },
                             duration_in(*ns as f64 / 1e9, None)
                         )
                     })
