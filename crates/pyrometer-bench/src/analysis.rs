@@ -183,10 +183,13 @@ pub fn compare_with(reference: &Benchmark, other: &Benchmark, rng: &mut Rng) -> 
     }
 }
 
+/// The values of two candidates in one unit (a process, or a round of one).
+type Pair = (Vec<f64>, Vec<f64>);
+
 /// Pairs of units measured in the same conditions: per process (medians of each candidate's
 /// values in it) when there are enough processes, else per round (the k-th measured value of
 /// each candidate in the same process). `None` when the two were not measured together.
-fn paired_units(a: &Benchmark, b: &Benchmark) -> Option<(Vec<(Vec<f64>, Vec<f64>)>, &'static str)> {
+fn paired_units(a: &Benchmark, b: &Benchmark) -> Option<(Vec<Pair>, &'static str)> {
     let measured = |x: &Benchmark| -> Vec<(u32, f64)> {
         x.samples
             .iter()
