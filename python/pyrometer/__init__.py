@@ -28,13 +28,29 @@ from typing import TYPE_CHECKING, Any
 from pyrometer._native import ProfileData, PyrometerError, __version__
 
 if TYPE_CHECKING:
+    from pyrometer import bench
+    from pyrometer.bench import BenchResult, Comparison, compare, timeit
     from pyrometer.profiler import Profile, Session, profile
 
-__all__ = ["Profile", "ProfileData", "PyrometerError", "Session", "__version__", "load", "profile"]
+__all__ = [
+    "BenchResult",
+    "Comparison",
+    "Profile",
+    "ProfileData",
+    "PyrometerError",
+    "Session",
+    "__version__",
+    "bench",
+    "compare",
+    "load",
+    "profile",
+    "timeit",
+]
 
 # Imported on first use, so that `pyrometer run`'s child (which imports this package before
 # the program starts) adds as few modules as possible to the program's `sys.modules`.
 _LAZY = {"Profile", "Session", "profile"}
+_LAZY_BENCH = {"BenchResult", "Comparison", "bench", "compare", "timeit"}
 
 
 def __getattr__(name: str) -> Any:
@@ -42,6 +58,12 @@ def __getattr__(name: str) -> Any:
         from pyrometer import profiler
 
         return getattr(profiler, name)
+    if name in _LAZY_BENCH:
+        import importlib
+
+        # The module is callable: pyrometer.bench(fn, ...) is pyrometer.bench.bench(fn, ...).
+        module = importlib.import_module("pyrometer.bench")
+        return module if name == "bench" else getattr(module, name)
     raise AttributeError(f"module 'pyrometer' has no attribute {name!r}")
 
 

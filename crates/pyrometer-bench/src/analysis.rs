@@ -3,7 +3,7 @@
 
 use crate::bootstrap::{self, MIN_CLUSTERS};
 use crate::format::{duration, percent};
-use crate::outliers::{self, OutlierMethod};
+use crate::outliers;
 use crate::result::{
     Benchmark, ComparisonRow, Definition, Kind, Method, Sample, Summary, Verdict, groups, measured,
 };
@@ -25,7 +25,6 @@ pub const MAX_CV: f64 = 0.10;
 pub const MAX_EXTREME: f64 = 0.50;
 pub const MIN_SAMPLE_NS: u64 = 1_000_000;
 pub const MAX_CI_HALF_WIDTH: f64 = 0.02;
-pub const MAX_OUTLIER_SHARE: f64 = 0.10;
 pub const MIN_VALUES: usize = 5;
 
 /// The summary of the measured values of `samples` (warm-ups left out).
@@ -123,17 +122,6 @@ pub fn instability(b: &Benchmark, kind: Kind) -> Vec<String> {
                 percent(half)
             ));
         }
-    }
-    let flagged = b.outliers.indices.len();
-    if s.n >= MIN_VALUES && flagged as f64 / s.n as f64 > MAX_OUTLIER_SHARE {
-        let rule = match b.outliers.method {
-            OutlierMethod::Tukey => "Tukey's fences",
-            OutlierMethod::ModifiedZ => "the modified z-score",
-        };
-        warnings.push(format!(
-            "{flagged} of {} values are outliers by {rule}: something else was running, or the code's speed varies",
-            s.n
-        ));
     }
     warnings
 }

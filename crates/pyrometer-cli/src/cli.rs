@@ -31,6 +31,15 @@ pub enum Command {
         after_help = "Examples:\n  pyrometer view run.pyro\n  pyrometer view run.pyro --tree\n  pyrometer view run.pyro --callers parse\n  pyrometer view run.pyro --format collapsed > run.collapsed\n  pyrometer view run.pyro --export run.speedscope.json"
     )]
     View(crate::commands::view::ViewArgs),
+    /// Time Python statements, functions or commands with sound statistics; compare; record
+    #[command(
+        after_help = "Examples:\n  pyrometer bench -s 'x = list(range(1000))' 'sorted(x)'\n  pyrometer bench --stmt 'sorted(x)' --stmt 'x.sort()' -s 'x = list(range(1000))'\n  pyrometer bench --file bench.py --save main\n  pyrometer bench -- python -c pass\n  pyrometer bench compare old.json new.json"
+    )]
+    Bench(crate::commands::bench::BenchArgs),
+    /// List the benchmark runs recorded in the store, or one benchmark over time
+    History(crate::commands::history::HistoryArgs),
+    /// Exit with status 1 when a run is significantly slower than a saved baseline (for CI)
+    Gate(crate::commands::gate::GateArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -1,6 +1,7 @@
 //! `pyrometer._native`: the extension module. It converts between Python and the Rust crates
 //! and maps errors; the logic lives in those crates.
 
+mod bench;
 mod child;
 
 use std::ffi::OsString;
@@ -346,5 +347,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ProfileData>()?;
     m.add_class::<Tracer>()?;
     child::register(m)?;
+    bench::register(m)?;
     Ok(())
 }

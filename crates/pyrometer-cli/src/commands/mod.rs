@@ -1,5 +1,8 @@
 //! One module per subcommand.
 
+pub mod bench;
+pub mod gate;
+pub mod history;
 pub mod run;
 pub mod view;
 
@@ -12,5 +15,8 @@ pub fn dispatch(cli: Cli, host: &Host) -> Result<i32> {
     match cli.command {
         Command::Run(args) => run::run(args, host),
         Command::View(args) => view::view(args),
+        Command::Bench(args) => bench::bench(args, host),
+        Command::History(args) => history::history(args),
+        Command::Gate(args) => gate::gate(args),
     }
 }
