@@ -28,6 +28,10 @@
 //!   prefixes enable only default-on rules, `ignore` wins.
 //! * [`check_source`]`(path, source, &settings) -> FileReport`: one in-memory file.
 //! * [`check_file`]`(path, &settings) -> FileReport`: reads then checks one file.
+//! * [`check_source_outlined`] / [`check_file_outlined`]: the same, plus the module's
+//!   [`Outline`] (functions with CPython's qualified names and `co_firstlineno`, whether each
+//!   looks pure, classes and their `__slots__`, constructor calls) from the same parse, for
+//!   the profile-guided advisor. [`outline_source`] gives the outline alone.
 //! * [`check_paths`]`(&[PathBuf], &settings) -> Report`: walks directories for `*.py` (skipping
 //!   VCS/cache directories, virtual environments, `site-packages` and `exclude` matches; files
 //!   given explicitly are always checked) and checks files in parallel; output order is by path.
@@ -91,6 +95,7 @@ mod codes;
 mod diagnostic;
 mod discover;
 mod noqa;
+mod outline;
 mod parse;
 mod render;
 mod report;
@@ -103,5 +108,11 @@ pub use codes::{Rule, RuleInfo, RuleSet, rules};
 pub use diagnostic::{
     Cost, CostKind, Diagnostic, FileError, FileErrorKind, FileReport, Position, Span,
 };
-pub use report::{Report, check_file, check_paths, check_source};
+pub use outline::{
+    ClassOutline, ConstructorCall, FunctionOutline, Outline, Purity, Slots, outline_source,
+};
+pub use report::{
+    Report, check_file, check_file_outlined, check_paths, check_paths_outlined, check_source,
+    check_source_outlined,
+};
 pub use settings::{CheckOptions, Settings, SettingsError, find_pyproject};

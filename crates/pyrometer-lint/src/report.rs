@@ -10,6 +10,7 @@ use crate::checker::{Finding, check_module};
 use crate::codes::Rule;
 use crate::diagnostic::{Cost, Diagnostic, FileError, FileErrorKind, FileReport};
 use crate::noqa::NoqaMap;
+use crate::outline::{Outline, outline_suite};
 use crate::parse::parse_module;
 use crate::settings::Settings;
 use crate::source::SourceIndex;
@@ -21,9 +22,28 @@ const STACK_SEGMENT: usize = 64 << 20;
 
 /// Checks one source text. Never fails: unparsable sources give a report with a parse error.
 pub fn check_source(path: &Path, source: &str, settings: &Settings) -> FileReport {
+    check_source_guarded(path, source, settings, false).0
+}
+
+/// [`check_source`] plus the module's [`Outline`] (functions, classes, constructor calls) from
+/// the same parse; the outline is `None` when the source does not parse.
+pub fn check_source_outlined(
+    path: &Path,
+    source: &str,
+    settings: &Settings,
+) -> (FileReport, Option<Outline>) {
+    check_source_guarded(path, source, settings, true)
+}
+
+fn check_source_guarded(
+    path: &Path,
+    source: &str,
+    settings: &Settings,
+    outline: bool,
+) -> (FileReport, Option<Outline>) {
     let guarded = catch_unwind(AssertUnwindSafe(|| {
         stacker::maybe_grow(STACK_WANTED, STACK_SEGMENT, || {
-            check_source_inner(path, source, settings)
+            check_source_inner(path, source, settings, outline)
         })
     }));
     guarded.unwrap_or_else(|payload| {
@@ -32,7 +52,7 @@ pub fn check_source(path: &Path, source: &str, settings: &Settings) -> FileRepor
             .map(ToString::to_string)
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".to_string());
-        FileReport {
+        let report = FileReport {
             path: path.to_path_buf(),
             diagnostics: Vec::new(),
             error: Some(FileError {
@@ -40,17 +60,23 @@ pub fn check_source(path: &Path, source: &str, settings: &Settings) -> FileRepor
                 message: format!("internal error (please report): {message}"),
                 position: None,
             }),
-        }
+        };
+        (report, None)
     })
 }
 
-fn check_source_inner(path: &Path, source: &str, settings: &Settings) -> FileReport {
+fn check_source_inner(
+    path: &Path,
+    source: &str,
+    settings: &Settings,
+    want_outline: bool,
+) -> (FileReport, Option<Outline>) {
     let source = source.strip_prefix('\u{feff}').unwrap_or(source);
     let index = SourceIndex::new(source);
     let parsed = match parse_module(source) {
         Ok(parsed) => parsed,
         Err(failure) => {
-            return FileReport {
+            let report = FileReport {
                 path: path.to_path_buf(),
                 diagnostics: Vec::new(),
                 error: Some(FileError {
@@ -59,6 +85,7 @@ fn check_source_inner(path: &Path, source: &str, settings: &Settings) -> FileRep
                     position: Some(index.position(failure.range.start())),
                 }),
             };
+            return (report, None);
         }
     };
     let findings = check_module(source, parsed.suite(), settings.rules());
@@ -68,11 +95,13 @@ fn check_source_inner(path: &Path, source: &str, settings: &Settings) -> FileRep
         let noqa = NoqaMap::from_comments(source, parsed.comment_ranges(), &index);
         to_diagnostics(findings, &index, &noqa)
     };
-    FileReport {
+    let outline = want_outline.then(|| outline_suite(parsed.suite(), &index));
+    let report = FileReport {
         path: path.to_path_buf(),
         diagnostics,
         error: None,
-    }
+    };
+    (report, outline)
 }
 
 fn to_diagnostics(
@@ -109,18 +138,35 @@ fn to_diagnostics(
 
 /// Reads and checks one file.
 pub fn check_file(path: &Path, settings: &Settings) -> FileReport {
-    let io_error = |message: String| FileReport {
-        path: path.to_path_buf(),
-        diagnostics: Vec::new(),
-        error: Some(FileError {
-            kind: FileErrorKind::Io,
-            message,
-            position: None,
-        }),
+    read_and_check(path, settings, false).0
+}
+
+/// [`check_file`] plus the module's [`Outline`] from the same parse (see
+/// [`check_source_outlined`]).
+pub fn check_file_outlined(path: &Path, settings: &Settings) -> (FileReport, Option<Outline>) {
+    read_and_check(path, settings, true)
+}
+
+fn read_and_check(
+    path: &Path,
+    settings: &Settings,
+    outline: bool,
+) -> (FileReport, Option<Outline>) {
+    let io_error = |message: String| {
+        let report = FileReport {
+            path: path.to_path_buf(),
+            diagnostics: Vec::new(),
+            error: Some(FileError {
+                kind: FileErrorKind::Io,
+                message,
+                position: None,
+            }),
+        };
+        (report, None)
     };
     match std::fs::read(path) {
         Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(source) => check_source(path, &source, settings),
+            Ok(source) => check_source_guarded(path, &source, settings, outline),
             Err(_) => io_error("not valid UTF-8".to_string()),
         },
         Err(error) => io_error(error.to_string()),
@@ -130,21 +176,45 @@ pub fn check_file(path: &Path, settings: &Settings) -> FileReport {
 /// Walks `paths` (files and directories) and checks every Python file found, in parallel.
 /// Results are sorted by path, so output is deterministic.
 pub fn check_paths(paths: &[PathBuf], settings: &Settings) -> Report {
+    walk_and_check(paths, settings, false).0
+}
+
+/// [`check_paths`] plus the [`Outline`] of every file that parsed, by path as in the report.
+pub fn check_paths_outlined(
+    paths: &[PathBuf],
+    settings: &Settings,
+) -> (Report, BTreeMap<PathBuf, Outline>) {
+    walk_and_check(paths, settings, true)
+}
+
+fn walk_and_check(
+    paths: &[PathBuf],
+    settings: &Settings,
+    outline: bool,
+) -> (Report, BTreeMap<PathBuf, Outline>) {
     let (files, walk_errors) = crate::discover::python_files(paths, settings);
-    let check = |files: &[PathBuf]| -> Vec<FileReport> {
+    let check = |files: &[PathBuf]| -> Vec<(FileReport, Option<Outline>)> {
         files
             .par_iter()
-            .map(|path| check_file(path, settings))
+            .map(|path| read_and_check(path, settings, outline))
             .collect()
     };
     // Deeply nested code recurses deeply: give the workers roomy stacks.
-    let mut reports = match rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build() {
+    let checked = match rayon::ThreadPoolBuilder::new().stack_size(64 << 20).build() {
         Ok(pool) => pool.install(|| check(&files)),
         Err(_) => files
             .iter()
-            .map(|path| check_file(path, settings))
+            .map(|path| read_and_check(path, settings, outline))
             .collect(),
     };
+    let mut outlines = BTreeMap::new();
+    let mut reports = Vec::with_capacity(checked.len() + walk_errors.len());
+    for (report, file_outline) in checked {
+        if let Some(file_outline) = file_outline {
+            outlines.insert(report.path.clone(), file_outline);
+        }
+        reports.push(report);
+    }
     reports.extend(walk_errors.into_iter().map(|error| FileReport {
         path: error.path,
         diagnostics: Vec::new(),
@@ -155,10 +225,11 @@ pub fn check_paths(paths: &[PathBuf], settings: &Settings) -> Report {
         }),
     }));
     reports.sort_by(|a, b| a.path.cmp(&b.path));
-    Report {
+    let report = Report {
         files_checked: files.len(),
         files: reports,
-    }
+    };
+    (report, outlines)
 }
 
 /// The results of a run.
@@ -222,6 +293,24 @@ impl Report {
     /// summary with counts per code.
     pub fn render_text(&self) -> String {
         crate::render::text::render(self)
+    }
+
+    /// The ruff-like text block of one finding (location, code and message, the source line
+    /// with a marker, the fix), as [`render_text`](Report::render_text) prints it.
+    pub fn render_finding_text(path: &Path, diagnostic: &Diagnostic) -> String {
+        let mut out = String::new();
+        crate::render::text::render_diagnostic(
+            &mut out,
+            &crate::render::display_path(path),
+            diagnostic,
+        );
+        out
+    }
+
+    /// The end of [`render_text`](Report::render_text): the files that could not be checked,
+    /// the summary line and the counts per code.
+    pub fn render_text_summary(&self) -> String {
+        crate::render::text::render_summary(self)
     }
 
     /// The JSON document described in the crate documentation (`"version": 1`).

@@ -195,6 +195,22 @@ impl Settings {
         }
     }
 
+    /// The same settings (excludes included) running `rules` instead.
+    #[must_use]
+    pub fn with_rules(&self, rules: RuleSet) -> Settings {
+        Settings {
+            rules,
+            ..self.clone()
+        }
+    }
+
+    /// Whether `path` (relative to the directory it was found from) matches an `exclude`
+    /// pattern, as a whole or by its file name. A directory walk applies this to every path it
+    /// meets; callers that check files by name can apply it themselves.
+    pub fn excludes(&self, path: &Path) -> bool {
+        self.is_excluded(path)
+    }
+
     /// The enabled rules.
     pub fn rules(&self) -> RuleSet {
         self.rules

@@ -43,7 +43,7 @@ impl<'a> SourceIndex<'a> {
     }
 }
 
-impl SourceIndex<'_> {
+impl<'a> SourceIndex<'a> {
     /// The text of a 1-based line, without its line ending ("" past the end).
     pub(crate) fn line_text(&self, line: u32) -> &str {
         let Some(zero_based) = (line as usize).checked_sub(1) else {
@@ -60,6 +60,13 @@ impl SourceIndex<'_> {
             .get(range.start().to_usize()..range.end().to_usize())
             .unwrap_or("")
             .trim_end_matches(['\n', '\r'])
+    }
+
+    /// The text of a range ("" if it is not on character boundaries).
+    pub(crate) fn text_of(&self, range: TextRange) -> &'a str {
+        self.text
+            .get(range.start().to_usize()..range.end().to_usize())
+            .unwrap_or("")
     }
 
     /// The 1-based line of the last character of a range (of its start if it is empty).

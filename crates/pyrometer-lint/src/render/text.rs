@@ -11,6 +11,13 @@ pub(crate) fn render(report: &Report) -> String {
     for (path, diagnostic) in report.diagnostics() {
         render_diagnostic(&mut out, &display_path(path), diagnostic);
     }
+    out.push_str(&render_summary(report));
+    out
+}
+
+/// The files that could not be checked, then the summary line and the counts per code.
+pub(crate) fn render_summary(report: &Report) -> String {
+    let mut out = String::new();
     let errors: Vec<_> = report.errors().collect();
     for (path, error) in &errors {
         let position = error
@@ -63,7 +70,7 @@ fn plural(n: usize, one: &'static str, many: &'static str) -> &'static str {
     if n == 1 { one } else { many }
 }
 
-fn render_diagnostic(out: &mut String, path: &str, diagnostic: &Diagnostic) {
+pub(crate) fn render_diagnostic(out: &mut String, path: &str, diagnostic: &Diagnostic) {
     let start = diagnostic.span.start;
     let end = diagnostic.span.end;
     let _ = writeln!(
