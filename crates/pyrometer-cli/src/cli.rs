@@ -31,6 +31,11 @@ pub enum Command {
         after_help = "Examples:\n  pyrometer view run.pyro\n  pyrometer view run.pyro --tree\n  pyrometer view run.pyro --callers parse\n  pyrometer view run.pyro --format collapsed > run.collapsed\n  pyrometer view run.pyro --export run.speedscope.json"
     )]
     View(crate::commands::view::ViewArgs),
+    /// Find performance anti-patterns in Python source; with --profile, ranked by a run's measurements
+    #[command(
+        after_help = "Examples:\n  pyrometer check src/\n  pyrometer check --select PYR1,PYR401 --ignore PYR103 app.py\n  pyrometer check --format sarif -o pyrometer.sarif .\n  pyrometer check --profile .pyrometer/runs/latest.pyro\n  pyrometer check --explain PYR101\n\nExit status: 1 with findings, 0 without, 2 on an error. Settings: [tool.pyrometer.check] in pyproject.toml."
+    )]
+    Check(crate::commands::check::CheckArgs),
     /// Time Python statements, functions or commands with sound statistics; compare; record
     #[command(
         after_help = "Examples:\n  pyrometer bench -s 'x = list(range(1000))' 'sorted(x)'\n  pyrometer bench --stmt 'sorted(x)' --stmt 'x.sort()' -s 'x = list(range(1000))'\n  pyrometer bench --file bench.py --save main\n  pyrometer bench -- python -c pass\n  pyrometer bench compare old.json new.json"
@@ -90,6 +95,10 @@ pub struct ReportArgs {
     /// Colour in the terminal report
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, help_heading = "Report")]
     pub color: ColorArg,
+    /// Leave the Advice section (findings ranked by this profile, profile-only advice) out of
+    /// the report [also: advice = false in [tool.pyrometer], PYROMETER_ADVICE=0]
+    #[arg(long, help_heading = "Report")]
+    pub no_advice: bool,
 }
 
 /// Where the data goes besides the report.

@@ -77,10 +77,20 @@ pub fn print_report(profile: &Profile, report: &ReportArgs, options: &RenderOpti
     } else {
         Format::Text.renderer()
     };
+    let top_report = report.callers.is_none() && report.callees.is_none() && !report.tree;
     let mut bytes = Vec::new();
     renderer
         .render(profile, options, &mut bytes)
         .map_err(render_failure)?;
+    // The Advice section ends the top report (not the tree or callers/callees).
+    if top_report && !report.no_advice {
+        let cwd = std::env::current_dir()?;
+        if Settings::load(&cwd).map_or(true, |s| s.advice) {
+            bytes.push(b'\n');
+            let section = crate::commands::check::advice_section(profile, options.color, &cwd);
+            bytes.extend_from_slice(section.as_bytes());
+        }
+    }
     write_stdout(&bytes)
 }
 

@@ -16,6 +16,7 @@ struct FileSettings {
     sort: Option<String>,
     min_share: Option<f64>,
     dir: Option<PathBuf>,
+    advice: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -36,6 +37,8 @@ pub struct Settings {
     pub min_share: f64,
     /// Where runs are saved: `.pyrometer/` of the working directory by default.
     pub dir: PathBuf,
+    /// Whether reports end with the Advice section (`advice`, `PYROMETER_ADVICE`).
+    pub advice: bool,
 }
 
 fn find_pyproject(start: &Path) -> Option<PathBuf> {
@@ -104,11 +107,25 @@ impl Settings {
                 .dir
                 .map_or_else(|| cwd.join(".pyrometer"), |d| file_dir.join(d)),
         };
+        let advice = match env("PYROMETER_ADVICE") {
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => {
+                    return Err(
+                        user_error(format!("PYROMETER_ADVICE={v} is not a valid value"))
+                            .hint("use 1 or 0"),
+                    );
+                }
+            },
+            None => file.advice.unwrap_or(true),
+        };
         Ok(Settings {
             top,
             sort,
             min_share,
             dir,
+            advice,
         })
     }
 }
@@ -127,6 +144,13 @@ mod tests {
         assert_eq!(s.top, 7);
         assert_eq!(s.sort, Some(SortKey::TotalTime));
         assert_eq!(s.dir, nested.join(".pyrometer"));
+        assert!(s.advice);
+        std::fs::write(
+            dir.path().join("pyproject.toml"),
+            "[tool.pyrometer]\nadvice = false\n",
+        )
+        .unwrap();
+        assert!(!Settings::load(&nested).unwrap().advice);
         std::fs::write(
             dir.path().join("pyproject.toml"),
             "[tool.pyrometer]\nsort = 'fastest'\n",
