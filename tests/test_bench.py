@@ -267,6 +267,26 @@ def test_progress_bar_on_a_terminal(tmp_path):
     assert b"\r\x1b[2K[" in seen and b"] " in seen, seen
 
 
+def test_ctrl_c_stops_with_one_line(tmp_path):
+    for args in (["pass"], ["--", "sleep", "30"]):
+        proc = subprocess.Popen(
+            [*pyrometer_command(), "bench", *args],
+            cwd=tmp_path,
+            env=base_env(tmp_path),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C does: the whole process group
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert err.strip() == "pyrometer: error: interrupted" and out == ""
+    assert not store_path(tmp_path).exists()
+
+
 # --- bad input: one line, non-zero exit, no traceback ----------------------------------------
 
 

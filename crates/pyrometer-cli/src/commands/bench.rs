@@ -7,6 +7,7 @@ mod progress;
 pub(crate) mod shared;
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
@@ -152,6 +153,46 @@ pub struct BenchArgs {
 pub enum BenchAction {
     /// Compare two results: JSON files (-o FILE.json), saved names or run ids (#N)
     Compare(compare::CompareArgs),
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_interrupt(_signal: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::Relaxed);
+}
+
+/// While timing, Ctrl-C only takes note here (the workers and commands, in the same process
+/// group, are interrupted by it themselves); the run then ends with one line. A handler, not
+/// SIG_IGN, so that the processes started meanwhile get the default disposition back.
+struct InterruptGuard {
+    previous: libc::sighandler_t,
+}
+
+impl InterruptGuard {
+    fn install() -> InterruptGuard {
+        INTERRUPTED.store(false, Ordering::Relaxed);
+        let handler = on_interrupt as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let previous = unsafe { libc::signal(libc::SIGINT, handler as libc::sighandler_t) };
+        InterruptGuard { previous }
+    }
+
+    /// The run's error, or "interrupted" when Ctrl-C came.
+    fn check<T>(&self, result: Result<T, pyrometer_bench::BenchError>) -> Result<T> {
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            let mut e = user_error("interrupted");
+            e.status = 130;
+            return Err(e.into());
+        }
+        result.map_err(shared::bench_error)
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        // SAFETY: puts back the handler that was there before.
+        unsafe { libc::signal(libc::SIGINT, self.previous) };
+    }
 }
 
 /// What the run measures.
@@ -363,12 +404,13 @@ pub fn bench(args: BenchArgs, host: &Host) -> Result<i32> {
         .unwrap_or_default();
     let clock = Instant::now();
     let mut progress = progress::Progress::new(args.quiet);
-    let (kind, labels, definitions, measured, python, method) = match &target {
+    let interrupts = InterruptGuard::install();
+    let (labels, definitions, measured, python, method) = match &target {
         Target::Commands(specs) => {
             let plan = command_plan(&args)?;
             let labels = names(&args.names, specs.iter().map(CommandSpec::text).collect())?;
-            let measured = command::run_commands(specs, &labels, &plan, &mut progress)
-                .map_err(shared::bench_error)?;
+            let measured =
+                interrupts.check(command::run_commands(specs, &labels, &plan, &mut progress))?;
             let mut method = run::method(
                 Kind::Command,
                 &Plan {
@@ -391,7 +433,7 @@ pub fn bench(args: BenchArgs, host: &Host) -> Result<i32> {
                     shell: s.shell,
                 })
                 .collect();
-            (Kind::Command, labels, definitions, measured, None, method)
+            (labels, definitions, measured, None, method)
         }
         Target::Statements(_) | Target::File(..) => {
             let plan = python_plan(&args)?;
@@ -413,7 +455,7 @@ pub fn bench(args: BenchArgs, host: &Host) -> Result<i32> {
                 Target::Commands(_) => unreachable!("handled above"),
             };
             let mut spawner = PythonSpawner::new(python, load, timer, plan.gc);
-            let (found, info) = spawner.probe().map_err(shared::bench_error)?;
+            let (found, info) = interrupts.check(spawner.probe())?;
             let definitions: Vec<Definition> = match &target {
                 Target::Statements(list) => list
                     .iter()
@@ -440,14 +482,14 @@ pub fn bench(args: BenchArgs, host: &Host) -> Result<i32> {
                 })
                 .collect();
             let labels = names(&args.names, defaults)?;
-            let measured = run::run(&labels, &plan, &mut spawner, &mut progress)
-                .map_err(shared::bench_error)?;
+            let measured =
+                interrupts.check(run::run(&labels, &plan, &mut spawner, &mut progress))?;
             let method = run::method(kind, &plan, timer);
-            (kind, labels, definitions, measured, Some(info), method)
+            (labels, definitions, measured, Some(info), method)
         }
     };
     progress.clear();
-    let _ = kind;
+    drop(interrupts);
     let doc = document(
         labels,
         definitions,
