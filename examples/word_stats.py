@@ -54,7 +54,7 @@ def most_common(tokens: list[str], n: int) -> list[tuple[str, int]]:
         else:
             seen.append(word)
             counts.append(1)
-    pairs = list(zip(seen, counts))
+    pairs = list(zip(seen, counts, strict=True))
     return sorted(pairs, key=lambda p: -p[1])[:n]
 
 
@@ -67,7 +67,7 @@ def in_every_paragraph(paragraphs: list[list[str]]) -> list[str]:
 
 
 def syllables(word: str) -> int:
-    count = sum(1 for a, b in zip(" " + word, word) if b in "aeiouy" and a not in "aeiouy")
+    count = sum(1 for a, b in zip(" " + word, word, strict=False) if b in "aeiouy" and a not in "aeiouy")
     return max(1, count)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import cProfile
 import io
+import json
 import marshal
 import pstats
 import threading
+import time
 from contextlib import redirect_stdout
 
 import pyrometer
@@ -108,7 +110,7 @@ def test_custom_timer_is_refused_clearly():
 
 
 def test_session_context_manager_report_save_export(tmp_path):
-    with pyrometer.profile() as session:
+    with pyrometer.profile(mode="trace") as session:
         work()
     report = session.report()
     assert "Top functions by self time" in report and "fib" in report
@@ -125,7 +127,7 @@ def test_session_context_manager_report_save_export(tmp_path):
 
 
 def test_session_decorator_accumulates_calls():
-    @pyrometer.profile
+    @pyrometer.profile(mode="trace")
     def decorated(n):
         return fib(n)
 
@@ -137,7 +139,7 @@ def test_session_decorator_accumulates_calls():
     key = next(k for k in stats if k[2] == "decorated")
     assert stats[key][:2] == (2, 2)
 
-    @pyrometer.profile()
+    @pyrometer.profile(mode="trace")
     def other():
         return fib(3)
 
@@ -150,7 +152,7 @@ def test_threads_started_while_profiling_are_profiled():
         for _ in range(n):
             fib(4)
 
-    with pyrometer.profile() as session:
+    with pyrometer.profile(mode="trace") as session:
         threads = [threading.Thread(target=worker, args=(10 * (k + 1),)) for k in range(3)]
         for t in threads:
             t.start()
@@ -162,3 +164,44 @@ def test_threads_started_while_profiling_are_profiled():
     fib_key = next(k for k in stats if k[2] == "fib")
     assert stats[fib_key][:2] == (60, 60 * 9)
     assert "Threads" in session.report()
+
+
+def burn(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_sampling_session_is_the_default():
+    with pyrometer.profile() as session:
+        burn(0.4)
+        time.sleep(0.2)
+    assert session.mode == "sample"
+    cpu = session.report()
+    assert "burn" in cpu and "CPU time" in cpu
+    wall = session.report(idle=True)
+    assert "wall time" in wall and "sleep" not in cpu
+    doc = json.loads(session.data.render("json"))["profile"]
+    samples = {c["metric"]: sum(c["values"]) for c in doc["samples"]["columns"]}
+    assert 250 <= samples["cpu_samples"] <= 600, samples  # about 400 ms of CPU at 1 kHz
+    assert samples["wall_samples"] >= samples["cpu_samples"]
+
+
+def test_sampling_decorator_and_threads():
+    @pyrometer.profile(rate=500)
+    def job():
+        t = threading.Thread(target=burn, args=(0.3,), name="burner")
+        t.start()
+        burn(0.2)
+        t.join()
+
+    job()
+    job()
+    report = job.report()
+    assert "burner" in report and "MainThread" in report
+    assert job.session.data.mode == "sample"
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(pyrometer.PyrometerError, match="unknown profiling mode"):
+        pyrometer.profile(mode="magic")

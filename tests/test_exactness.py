@@ -114,7 +114,11 @@ def our_counts(
     as_json, as_pstats = tmp_path / "ours.json", tmp_path / "ours.prof"
     options = ["--builtins"] if builtins else []
     exports = ["--export", str(as_json), "--export", str(as_pstats)]
-    result = run([*pyrometer_command(), "run", "-q", *options, *exports, str(script), *args], script.parent, env=env)
+    result = run(
+        [*pyrometer_command(), "run", "--mode", "trace", "-q", *options, *exports, str(script), *args],
+        script.parent,
+        env=env,
+    )
     assert result.returncode == 0, str(result)
     return counts_from_json(as_json, root_file=str(script)), pstats_counts(marshal.loads(as_pstats.read_bytes()))
 

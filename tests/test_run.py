@@ -31,7 +31,7 @@ def test_program_sees_what_python_would_show(pyrometer, tmp_path):
     for target in (script, link, Path("app/show_env.py")):
         args = [str(target), "a b", "--flag", "-m", "x"]
         plain = run([sys.executable, *args], tmp_path, env=base_env(tmp_path), input="piped input")
-        ours = pyrometer("run", "-q", *args, input="piped input")
+        ours = pyrometer("run", "--mode", "trace", "-q", *args, input="piped input")
         assert ours.returncode == plain.returncode == 0, str(ours)
         assert json.loads(ours.stdout) == json.loads(plain.stdout), f"{target}:\n{ours.stdout}\n{plain.stdout}"
         assert ours.stderr.startswith("to stderr\n"), ours.stderr
@@ -43,13 +43,13 @@ def test_module_and_code_targets_match_python(pyrometer, tmp_path):
     (pkg / "__init__.py").write_text("")
     (pkg / "tool.py").write_text((SCRIPTS / "show_env.py").read_text())
     plain = run([sys.executable, "-m", "pkg.tool", "x", "-y"], tmp_path, env=base_env(tmp_path))
-    ours = pyrometer("run", "-q", "-m", "pkg.tool", "x", "-y")
+    ours = pyrometer("run", "--mode", "trace", "-q", "-m", "pkg.tool", "x", "-y")
     assert ours.returncode == 0, str(ours)
     assert json.loads(ours.stdout) == json.loads(plain.stdout)
 
     code = "import sys, json; print(json.dumps([sys.argv, sys.path[0], __name__]))"
     plain = run([sys.executable, "-c", code, "1", "--two"], tmp_path, env=base_env(tmp_path))
-    ours = pyrometer("run", "-q", "-c", code, "1", "--two")
+    ours = pyrometer("run", "--mode", "trace", "-q", "-c", code, "1", "--two")
     assert ours.returncode == 0, str(ours)
     assert json.loads(ours.stdout) == json.loads(plain.stdout)
 
@@ -59,13 +59,13 @@ def test_directory_with_main_runs_like_python(pyrometer, tmp_path):
     app.mkdir()
     (app / "__main__.py").write_text("import sys\nprint(sys.argv, sys.path[0], __name__, __file__)\n")
     plain = run([sys.executable, "appdir", "q"], tmp_path, env=base_env(tmp_path))
-    ours = pyrometer("run", "-q", "appdir", "q")
+    ours = pyrometer("run", "--mode", "trace", "-q", "appdir", "q")
     assert ours.returncode == 0, str(ours)
     assert ours.stdout == plain.stdout
 
 
 def test_report_and_saved_profile(pyrometer, tmp_path):
-    result = pyrometer("run", str(SCRIPTS / "recursion.py"))
+    result = pyrometer("run", "--mode", "trace", str(SCRIPTS / "recursion.py"))
     assert result.returncode == 0, str(result)
     assert "Top functions by self time" in result.stdout
     assert "Top functions by inclusive time" in result.stdout
@@ -80,7 +80,9 @@ def test_report_and_saved_profile(pyrometer, tmp_path):
 
 
 def test_sort_and_top(pyrometer):
-    result = pyrometer("run", "--sort", "calls", "--top", "3", "-o", "x.pyro", str(SCRIPTS / "recursion.py"))
+    result = pyrometer(
+        "run", "--mode", "trace", "--sort", "calls", "--top", "3", "-o", "x.pyro", str(SCRIPTS / "recursion.py")
+    )
     assert result.returncode == 0, str(result)
     assert "Functions by calls" in result.stdout
     table = result.stdout.split("Functions by calls")[1].splitlines()[2:5]
@@ -97,13 +99,13 @@ def in_tmp(tmp_path, monkeypatch):
 
 
 def test_exit_status_is_the_programs(pyrometer, in_tmp):
-    result = pyrometer("run", "-q", str(SCRIPTS / "exit_code.py"), "5")
+    result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "exit_code.py"), "5")
     assert result.returncode == 5, str(result)
     assert "work" in profiled_names(saved_profile(result))
 
 
 def test_uncaught_exception_prints_traceback_and_keeps_profile(pyrometer, in_tmp):
-    result = pyrometer("run", "-q", str(SCRIPTS / "raises.py"))
+    result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "raises.py"))
     assert result.returncode == 1, str(result)
     plain = run([sys.executable, str(SCRIPTS / "raises.py")], in_tmp, env=base_env(in_tmp))
     assert result.stderr.startswith(plain.stderr), f"the traceback must be python's own:\n{result.stderr}"
@@ -112,24 +114,24 @@ def test_uncaught_exception_prints_traceback_and_keeps_profile(pyrometer, in_tmp
 
 
 def test_sys_exit_and_os_exit_keep_profile(pyrometer, in_tmp):
-    result = pyrometer("run", "-q", str(SCRIPTS / "exit_code.py"), "4")
+    result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "exit_code.py"), "4")
     assert result.returncode == 4
     assert "work" in profiled_names(saved_profile(result))
-    result = pyrometer("run", "-q", str(SCRIPTS / "os_exit.py"))
+    result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "os_exit.py"))
     assert result.returncode == 7, str(result)
     assert "work" in profiled_names(saved_profile(result))
 
 
 def test_killed_by_its_own_signal_keeps_profile(pyrometer, in_tmp):
     for name in ("SIGTERM", "SIGHUP"):
-        result = pyrometer("run", "-q", str(SCRIPTS / "signal_self.py"), name)
+        result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "signal_self.py"), name)
         assert result.returncode == -getattr(signal, name), str(result)
         assert "work" in profiled_names(saved_profile(result))
 
 
 def test_keyboard_interrupt_behaves_like_python(pyrometer, in_tmp):
     plain = run([sys.executable, str(SCRIPTS / "keyboard.py")], in_tmp, env=base_env(in_tmp))
-    result = pyrometer("run", "-q", str(SCRIPTS / "keyboard.py"))
+    result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "keyboard.py"))
     assert result.returncode == plain.returncode == -signal.SIGINT, str(result)
     assert "KeyboardInterrupt" in result.stderr
     assert {"interrupt", "work"} <= profiled_names(saved_profile(result))
@@ -137,7 +139,7 @@ def test_keyboard_interrupt_behaves_like_python(pyrometer, in_tmp):
 
 def start_waiting(in_tmp, *extra: str) -> subprocess.Popen:
     proc = subprocess.Popen(
-        [*pyrometer_command(), "run", "-q", *extra, str(SCRIPTS / "wait_forever.py")],
+        [*pyrometer_command(), "run", "--mode", "trace", "-q", *extra, str(SCRIPTS / "wait_forever.py")],
         cwd=in_tmp,
         env=base_env(in_tmp),
         stdout=subprocess.PIPE,
@@ -189,7 +191,7 @@ def test_sigkill_keeps_what_was_checkpointed(in_tmp):
 
 
 def test_forked_child_does_not_write_the_profile(pyrometer, in_tmp):
-    result = pyrometer("run", "-q", str(SCRIPTS / "fork_child.py"))
+    result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "fork_child.py"))
     assert result.returncode == 0, str(result)
     assert "child status 0" in result.stdout
     names = profiled_names(saved_profile(result))
@@ -207,40 +209,44 @@ def one_line_error(result, *needles: str) -> None:
 
 
 def test_bad_input_is_a_one_line_error(pyrometer, tmp_path):
-    one_line_error(pyrometer("run", "missing.py"), "missing.py", "no such file")
-    one_line_error(pyrometer("run", str(SCRIPTS / "syntax_error.py")), "syntax_error.py, line 1")
-    one_line_error(pyrometer("run", "-m", "no_such_module_here"), "no_such_module_here")
-    one_line_error(pyrometer("run", "-c", "def ("), "-c")
-    one_line_error(pyrometer("run", "--export", "out.weird", str(SCRIPTS / "exit_code.py")), "out.weird")
+    one_line_error(pyrometer("run", "--mode", "trace", "missing.py"), "missing.py", "no such file")
+    one_line_error(pyrometer("run", "--mode", "trace", str(SCRIPTS / "syntax_error.py")), "syntax_error.py, line 1")
+    one_line_error(pyrometer("run", "--mode", "trace", "-m", "no_such_module_here"), "no_such_module_here")
+    one_line_error(pyrometer("run", "--mode", "trace", "-c", "def ("), "-c")
+    one_line_error(
+        pyrometer("run", "--mode", "trace", "--export", "out.weird", str(SCRIPTS / "exit_code.py")), "out.weird"
+    )
     one_line_error(pyrometer("run"), "nothing to run")
-    bad_format = pyrometer("run", "--format", "gif", "--export", "x", str(SCRIPTS / "exit_code.py"))
+    bad_format = pyrometer("run", "--mode", "trace", "--format", "gif", "--export", "x", str(SCRIPTS / "exit_code.py"))
     assert bad_format.returncode == 2 and "unknown format 'gif'" in bad_format.stderr
     not_a_profile = tmp_path / "notes.pyro"
     not_a_profile.write_text("hello")
     one_line_error(pyrometer("view", str(not_a_profile)), "not a pyrometer profile")
     truncated = tmp_path / "cut.pyro"
-    good = pyrometer("run", "-q", "-o", "good.pyro", str(SCRIPTS / "exit_code.py"), "0")
+    good = pyrometer("run", "--mode", "trace", "-q", "-o", "good.pyro", str(SCRIPTS / "exit_code.py"), "0")
     assert good.returncode == 0
     truncated.write_bytes((tmp_path / "good.pyro").read_bytes()[:60])
     one_line_error(pyrometer("view", str(truncated)), "truncated")
     one_line_error(pyrometer("view", "nowhere.pyro"), "no such file")
-    one_line_error(pyrometer("run", "--python", "/no/such/python", str(SCRIPTS / "exit_code.py")))
+    one_line_error(pyrometer("run", "--mode", "trace", "--python", "/no/such/python", str(SCRIPTS / "exit_code.py")))
 
 
 def test_unsupported_interpreter_is_refused(pyrometer):
     old = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
     if not old.exists():
         pytest.skip("no Python 3.10 on this machine to try")
-    one_line_error(pyrometer("run", "--python", str(old), str(SCRIPTS / "exit_code.py")), "3.10", "3.11")
+    one_line_error(
+        pyrometer("run", "--mode", "trace", "--python", str(old), str(SCRIPTS / "exit_code.py")), "3.10", "3.11"
+    )
 
 
 def test_builtins_are_traced_when_asked(pyrometer, in_tmp):
-    default = pyrometer("run", str(SCRIPTS / "builtins_mix.py"))
+    default = pyrometer("run", "--mode", "trace", str(SCRIPTS / "builtins_mix.py"))
     assert default.returncode == 0, str(default)
     names = profiled_names(saved_profile(default))
     assert "main" in names and not any(n.startswith(("list.", "builtins.")) for n in names)
     assert "--builtins traces them" in default.stdout
-    traced = pyrometer("run", "-q", "--builtins", str(SCRIPTS / "builtins_mix.py"))
+    traced = pyrometer("run", "--mode", "trace", "-q", "--builtins", str(SCRIPTS / "builtins_mix.py"))
     assert {"list.append", "builtins.sorted", "str.join", "math.hypot"} <= profiled_names(saved_profile(traced))
 
 
@@ -257,6 +263,6 @@ def test_deep_recursion_is_not_harmed(pyrometer, in_tmp):
     if plain.returncode != 0:
         pytest.skip(f"plain python cannot recurse that deep here: {plain.stderr[-200:]}")
     for extra in ([], ["--builtins"]):
-        result = pyrometer("run", *extra, str(script), "150000")
+        result = pyrometer("run", "--mode", "trace", *extra, str(script), "150000")
         assert result.returncode == 0, str(result)
         assert result.stdout.startswith("150000\n")

@@ -11,7 +11,7 @@ from pyrometer import ProfileData
 
 def test_thread_counts_are_exact(pyrometer, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    result = pyrometer("run", str(SCRIPTS / "threads.py"))
+    result = pyrometer("run", "--mode", "trace", str(SCRIPTS / "threads.py"))
     assert result.returncode == 0, str(result)
     assert "Threads" in result.stdout and "worker-2" in result.stdout
     doc = json.loads(ProfileData.load(str(saved_profile(result))).render("json"))["profile"]

@@ -24,7 +24,9 @@ def saved(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("view")
     result = run(
-        [*pyrometer_command(), "run", "-q", "-o", "run.pyro", str(SCRIPTS / "recursion.py")], tmp, env=base_env(tmp)
+        [*pyrometer_command(), "run", "--mode", "trace", "-q", "-o", "run.pyro", str(SCRIPTS / "recursion.py")],
+        tmp,
+        env=base_env(tmp),
     )
     assert result.returncode == 0, str(result)
     return tmp / "run.pyro"
@@ -129,7 +131,9 @@ def test_collapsed_and_json_and_text(pyrometer, saved, tmp_path):
 
 def test_every_format_from_run(pyrometer, tmp_path):
     exports = ["a.prof", "a.speedscope.json", "a.collapsed", "a.svg", "a.json"]
-    result = pyrometer("run", "-q", *[x for e in exports for x in ("--export", e)], str(SCRIPTS / "classes.py"))
+    result = pyrometer(
+        "run", "--mode", "trace", "-q", *[x for e in exports for x in ("--export", e)], str(SCRIPTS / "classes.py")
+    )
     assert result.returncode == 0, str(result)
     for e in exports:
         assert (tmp_path / e).stat().st_size > 0
@@ -147,9 +151,9 @@ def test_settings_from_pyproject_and_environment(pyrometer, saved, tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.pyrometer]\ntop = 2\n")
     result = pyrometer("view", str(saved))
     assert result.stdout.count("more functions") == 2
-    env_wins = pyrometer("view", str(saved), env={"PYROMETER_TOP": "50"})
+    env_wins = pyrometer("view", str(saved), env={"PYROMETER_TOP": "1000"})
     assert "more functions" not in env_wins.stdout
-    cli_wins = pyrometer("view", str(saved), "--top", "1", env={"PYROMETER_TOP": "50"})
+    cli_wins = pyrometer("view", str(saved), "--top", "1", env={"PYROMETER_TOP": "1000"})
     table = cli_wins.stdout.split("Top functions by self time")[1].split("\n\n")[0]
     assert len(table.strip().splitlines()) == 3  # header, one row, "… more"
     (tmp_path / "pyproject.toml").write_text("[tool.pyrometer]\nsort = 'fastest'\n")

@@ -23,10 +23,11 @@ if sys.version_info < (3, 11) or sys.implementation.name != "cpython":  # pragma
         f"{sys.version_info.major}.{sys.version_info.minor}"
     )
 
-from typing import TYPE_CHECKING, Any
-
 from pyrometer._native import ProfileData, PyrometerError, __version__
 
+# No `typing` import here: `pyrometer run`'s child imports this package before the program
+# starts, and whatever it imports is already imported when the program runs.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrometer import bench
     from pyrometer.bench import BenchResult, Comparison, compare, timeit
@@ -53,7 +54,7 @@ _LAZY = {"Profile", "Session", "profile"}
 _LAZY_BENCH = {"BenchResult", "Comparison", "bench", "compare", "timeit"}
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _LAZY:
         from pyrometer import profiler
 

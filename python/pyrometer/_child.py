@@ -58,7 +58,8 @@ def _module_code(work_dir: str, name: str, globals_: dict) -> object:
 def main() -> None:
     env = os.environ
     work_dir = env.pop("PYROMETER_CHILD_DIR")
-    env.pop("PYROMETER_CHILD_MODE", None)
+    # In sample mode the parent reads the stacks from outside: the child only runs the program.
+    trace = env.pop("PYROMETER_CHILD_MODE", "trace") == "trace"
     builtins = env.pop("PYROMETER_CHILD_BUILTINS", "1") == "1"
     checkpoint = float(env.pop("PYROMETER_CHILD_CHECKPOINT", "0") or 0)
     kind = env.pop("PYROMETER_CHILD_KIND")
@@ -124,4 +125,4 @@ def main() -> None:
     os._exit = _native.child_os_exit
     with open(os.path.join(work_dir, "started"), "w"):
         pass
-    _native.child_exec(code, globals_, work_dir, builtins, checkpoint)
+    _native.child_exec(code, globals_, work_dir, builtins, checkpoint, trace)

@@ -91,18 +91,29 @@ class Profile(_native.Tracer):
 
 class Session:
     """A profiling session: ``with`` it, or decorate functions with it, then read the result
-    with ``report()``, ``save(path)`` or ``export(path)``."""
+    with ``report()``, ``save(path)`` or ``export(path)``.
 
-    def __init__(self, mode: str = "trace", builtins: bool = False) -> None:
-        if mode != "trace":
-            raise PyrometerError(f"unknown profiling mode '{mode}' (available: trace)")
+    ``mode="sample"`` (the default) samples every thread's stack ``rate`` times a second from a
+    native thread, at almost no cost to the program; ``mode="trace"`` records exact calls and
+    times per function (``builtins=True`` also traces built-in functions, as cProfile does).
+    """
+
+    def __init__(self, mode: str = "sample", builtins: bool = False, rate: float = 1000.0) -> None:
+        if mode == "sample":
+            self._collector: Any = _native.SelfSampler(rate)
+        elif mode == "trace":
+            self._collector = _native.Tracer(builtins=builtins)
+        else:
+            raise PyrometerError(f"unknown profiling mode '{mode}' (available: sample, trace)")
         self.mode = mode
-        self._tracer = _native.Tracer(builtins=builtins)
         self._depth = 0
 
     def start(self) -> Session:
         if self._depth == 0:
-            self._tracer.enable()
+            if self.mode == "sample":
+                self._collector.start()
+            else:
+                self._collector.enable()
         self._depth += 1
         return self
 
@@ -110,7 +121,10 @@ class Session:
         if self._depth > 0:
             self._depth -= 1
             if self._depth == 0:
-                self._tracer.disable()
+                if self.mode == "sample":
+                    self._collector.stop()
+                else:
+                    self._collector.disable()
         return self
 
     def __enter__(self) -> Session:
@@ -134,7 +148,7 @@ class Session:
     @property
     def data(self) -> ProfileData:
         """What was collected so far."""
-        return self._tracer.snapshot()
+        return self._collector.snapshot()
 
     def report(
         self,
@@ -145,9 +159,11 @@ class Session:
         callers: str | None = None,
         callees: str | None = None,
         color: bool = False,
+        idle: bool = False,
     ) -> str:
-        """The text report (as ``pyrometer view`` prints it)."""
-        return self.data.report(sort=sort, top=top, tree=tree, callers=callers, callees=callees, color=color)
+        """The text report (as ``pyrometer view`` prints it); ``idle=True`` reports wall time
+        (waiting included) instead of CPU time for a sampled session."""
+        return self.data.report(sort=sort, top=top, tree=tree, callers=callers, callees=callees, color=color, idle=idle)
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Saves the profile as a ``.pyro`` file (``pyrometer view`` reads it)."""
@@ -158,12 +174,12 @@ class Session:
         self.data.export(os.fspath(path), format)
 
 
-def profile(func: F | None = None, /, *, mode: str = "trace", builtins: bool = False) -> Any:
+def profile(func: F | None = None, /, *, mode: str = "sample", builtins: bool = False, rate: float = 1000.0) -> Any:
     """Profile a block (``with pyrometer.profile() as p:``) or a function (``@pyrometer.profile``
     or ``@pyrometer.profile()``); the session (or the decorated function) has ``report()``,
-    ``save(path)`` and ``export(path)``. ``builtins=True`` also traces built-in functions, as
-    cProfile does (``pyrometer.Profile``, the drop-in for ``cProfile.Profile``, does by default)."""
-    session = Session(mode=mode, builtins=builtins)
+    ``save(path)`` and ``export(path)``. Sampling by default (see `Session`); ``mode="trace"``
+    for exact calls, with ``builtins=True`` to trace built-in functions as cProfile does."""
+    session = Session(mode=mode, builtins=builtins, rate=rate)
     if func is not None:
         return session(func)
     return session

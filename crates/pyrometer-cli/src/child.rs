@@ -190,8 +190,38 @@ pub fn preflight(python: &Path) -> Result<()> {
     }
 }
 
-/// Runs the child to completion.
-pub fn run(request: &Request) -> Result<Outcome> {
+/// A child that is running, with the parent's signal forwarding in place.
+pub struct Running {
+    child: std::process::Child,
+    started: Instant,
+    forwarding: Forwarding,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the child to end.
+    pub fn wait(mut self) -> Result<Outcome> {
+        let status = self
+            .child
+            .wait()
+            .context("waiting for the profiled program")?;
+        let wall = self.started.elapsed();
+        drop(self.forwarding);
+        use std::os::unix::process::ExitStatusExt;
+        let exit = match (status.code(), status.signal()) {
+            (Some(code), _) => Exit::Code(code),
+            (None, Some(signal)) => Exit::Signal(signal),
+            (None, None) => Exit::Code(1),
+        };
+        Ok(Outcome { exit, wall })
+    }
+}
+
+/// Starts the child.
+pub fn spawn(request: &Request) -> Result<Running> {
     let mut command = Command::new(request.python);
     command
         .arg("-c")
@@ -211,20 +241,15 @@ pub fn run(request: &Request) -> Result<Outcome> {
         .env("PYROMETER_CHILD_TARGET", request.target.value());
     let forwarding = Forwarding::install();
     let started = Instant::now();
-    let mut child = command
+    let child = command
         .spawn()
         .map_err(|e| user_error(format!("cannot start {}: {e}", request.python.display())))?;
     CHILD_PID.store(child.id() as i32, Ordering::Relaxed);
-    let status = child.wait().context("waiting for the profiled program")?;
-    let wall = started.elapsed();
-    drop(forwarding);
-    use std::os::unix::process::ExitStatusExt;
-    let exit = match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(signal)) => Exit::Signal(signal),
-        (None, None) => Exit::Code(1),
-    };
-    Ok(Outcome { exit, wall })
+    Ok(Running {
+        child,
+        started,
+        forwarding,
+    })
 }
 
 /// The files the child leaves in the work directory.

@@ -36,6 +36,18 @@ pub enum Command {
         after_help = "Examples:\n  pyrometer check src/\n  pyrometer check --select PYR1,PYR401 --ignore PYR103 app.py\n  pyrometer check --format sarif -o pyrometer.sarif .\n  pyrometer check --profile .pyrometer/runs/latest.pyro\n  pyrometer check --explain PYR101\n\nExit status: 1 with findings, 0 without, 2 on an error. Settings: [tool.pyrometer.check] in pyproject.toml."
     )]
     Check(crate::commands::check::CheckArgs),
+    /// Sample a running Python process until it ends (or Ctrl-C), then report and save
+    #[command(
+        after_help = "Examples:\n  pyrometer record --pid 4242\n  pyrometer record --pid 4242 --duration 30 --export flame.svg"
+    )]
+    Record(crate::commands::record::RecordArgs),
+    /// Print every thread's Python stack in a running process, with lines, GIL and idle state
+    Dump(crate::commands::dump::DumpArgs),
+    /// A live view of the hottest functions of a running process, or of a program started here
+    #[command(
+        after_help = "Examples:\n  pyrometer top --pid 4242\n  pyrometer top -- script.py arg1"
+    )]
+    Top(crate::commands::top::TopArgs),
     /// Time Python statements, functions or commands with sound statistics; compare; record
     #[command(
         after_help = "Examples:\n  pyrometer bench -s 'x = list(range(1000))' 'sorted(x)'\n  pyrometer bench --stmt 'sorted(x)' --stmt 'x.sort()' -s 'x = list(range(1000))'\n  pyrometer bench --file bench.py --save main\n  pyrometer bench -- python -c pass\n  pyrometer bench compare old.json new.json"
@@ -89,6 +101,10 @@ pub struct ReportArgs {
     /// Show what the functions matching NAME call, with the figures of each call edge
     #[arg(long, value_name = "NAME", help_heading = "Report")]
     pub callees: Option<String>,
+    /// For sampled profiles: report wall time, every thread's time whether it ran or waited
+    /// (the default is CPU time: samples of threads on a CPU)
+    #[arg(long, help_heading = "Report")]
+    pub idle: bool,
     /// In the call tree, hide calls under this percentage of the total
     #[arg(long, value_name = "PERCENT", help_heading = "Report")]
     pub min_share: Option<f64>,

@@ -5,6 +5,7 @@ mod child;
 mod cli;
 mod commands;
 mod output;
+mod sampling;
 mod settings;
 
 use std::ffi::OsString;

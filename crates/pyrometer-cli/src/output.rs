@@ -1,10 +1,10 @@
 //! Reports on stdout and exports to files: shared by `run` and `view`.
 
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use pyrometer_profile::Profile;
+use pyrometer_profile::{Metric, Mode, Profile};
 use pyrometer_render::text::{CallTreeReport, Relations};
 use pyrometer_render::{Format, RenderError, RenderOptions, Renderer};
 
@@ -12,7 +12,13 @@ use crate::cli::{ColorArg, ExportArgs, ReportArgs};
 use crate::settings::Settings;
 use crate::user_error;
 
-pub fn render_options(report: &ReportArgs, settings: &Settings, cwd: &Path) -> RenderOptions {
+/// How to render `profile` for these report options.
+pub fn render_options(
+    profile: &Profile,
+    report: &ReportArgs,
+    settings: &Settings,
+    cwd: &Path,
+) -> RenderOptions {
     let color = match report.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
@@ -27,8 +33,59 @@ pub fn render_options(report: &ReportArgs, settings: &Settings, cwd: &Path) -> R
         min_share: report.min_share.unwrap_or(settings.min_share),
         color,
         base_dir: Some(cwd.to_string_lossy().into_owned()),
+        metric: report_metric(profile, report.idle),
         ..RenderOptions::default()
     }
+}
+
+/// Sampled profiles report CPU time (threads on a CPU) unless `--idle` asks for wall time
+/// (every live thread, waiting or not).
+fn report_metric(profile: &Profile, idle: bool) -> Option<Metric> {
+    let has = |m| profile.samples.column(m).is_some();
+    if profile.meta.mode != Mode::Sample {
+        return None;
+    }
+    if idle && has(Metric::WallSamples) {
+        Some(Metric::WallSamples)
+    } else if has(Metric::CpuSamples) {
+        Some(Metric::CpuSamples)
+    } else {
+        None
+    }
+}
+
+/// Saves the profile, writes the exports, prints the report, then says where the profile is.
+/// The profile is saved first: whatever fails after, what was collected is kept.
+pub fn deliver(
+    profile: &Profile,
+    out_path: &Path,
+    report: &ReportArgs,
+    export: &ExportArgs,
+    quiet: bool,
+    settings: &Settings,
+    cwd: &Path,
+) -> Result<()> {
+    pyrometer_profile::pyro::write(out_path, profile).map_err(|e| {
+        user_error(format!(
+            "cannot save the profile to {}: {e}",
+            out_path.display()
+        ))
+    })?;
+    let options = render_options(profile, report, settings, cwd);
+    let exported = write_exports(profile, export, &options);
+    let reported = if quiet {
+        Ok(())
+    } else {
+        print_report(profile, report, &options)
+    };
+    let shown = out_path
+        .strip_prefix(cwd)
+        .unwrap_or(out_path)
+        .display()
+        .to_string();
+    eprintln!("pyrometer: profile saved to {shown} (see it again with: pyrometer view {shown})");
+    exported?;
+    reported
 }
 
 /// Maps a renderer failure to what the user sees.
@@ -150,4 +207,48 @@ pub fn write_exports(
         eprintln!("pyrometer: wrote {} ({})", path.display(), format.name());
     }
     Ok(())
+}
+
+/// This machine's name.
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return String::new();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+/// `YYYYmmdd-HHMMSS` in local time.
+fn local_timestamp(unix_secs: i64) -> String {
+    // SAFETY: localtime_r writes into the tm we own.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        let t: libc::time_t = unix_secs;
+        libc::localtime_r(&t, &mut tm);
+        tm
+    };
+    format!(
+        "{:04}{:02}{:02}-{:02}{:02}{:02}",
+        tm.tm_year + 1900,
+        tm.tm_mon + 1,
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec
+    )
+}
+
+/// `<dir>/runs/<time>-<name>.pyro`, never overwriting an earlier run.
+pub fn new_run_path(settings: &Settings, name: &str, unix_secs: i64) -> PathBuf {
+    let base = format!("{}-{}", local_timestamp(unix_secs), name);
+    let runs = settings.dir.join("runs");
+    let mut path = runs.join(format!("{base}.pyro"));
+    let mut n = 2;
+    while path.exists() {
+        path = runs.join(format!("{base}-{n}.pyro"));
+        n += 1;
+    }
+    path
 }

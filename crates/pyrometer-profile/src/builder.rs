@@ -279,6 +279,77 @@ impl ProfileBuilder {
     }
 }
 
+/// A copy of `profile` in which every stack loses a prefix of its path: `keep` is given the
+/// path (outermost first) and the process of the row, and returns how many frames to cut from
+/// the path's start, or `None` to drop the row (as when the whole path is cut). Used to remove
+/// a launcher's frames from sampled stacks.
+pub fn cut_stacks(
+    profile: &Profile,
+    mut keep: impl FnMut(&[LocId], &Process) -> Option<usize>,
+) -> Profile {
+    let mut builder = ProfileBuilder::new(profile.meta.clone());
+    // Everything but the rows and stacks comes across unchanged.
+    let mut skeleton = profile.clone();
+    skeleton.stacks.clear();
+    skeleton.samples = crate::model::Samples {
+        columns: profile
+            .samples
+            .columns
+            .iter()
+            .map(|c| crate::model::Column {
+                metric: c.metric,
+                values: Vec::new(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    builder.absorb(&skeleton);
+    builder.profile.meta = profile.meta.clone();
+    let mut cut: FxHashMap<(StackId, ProcessIdx), Option<StackId>> = FxHashMap::default();
+    for (row, (&stack, &thread)) in profile
+        .samples
+        .stack
+        .iter()
+        .zip(&profile.samples.thread)
+        .enumerate()
+    {
+        let process_idx = profile.threads[thread as usize].process;
+        let new_stack = *cut.entry((stack, process_idx)).or_insert_with(|| {
+            let path = profile.stack_frames(stack);
+            let start = keep(&path, &profile.processes[process_idx as usize])?;
+            let path: Vec<LocId> = path
+                .get(start..)?
+                .iter()
+                .map(|&loc| {
+                    let l = profile.locations[loc as usize];
+                    let f = &profile.frames[l.frame as usize];
+                    let frame = builder.frame(
+                        profile.string(f.name),
+                        profile.string(f.qualname),
+                        profile.string(f.file),
+                        f.line,
+                        f.kind,
+                    );
+                    builder.location(frame, l.line)
+                })
+                .collect();
+            builder.stack_from_path(&path)
+        });
+        let Some(new_stack) = new_stack else { continue };
+        let t = &profile.threads[thread as usize];
+        let process = &profile.processes[t.process as usize];
+        let p = builder.process(process.pid, None, process.command.clone());
+        let new_thread = builder.thread(p, t.ident, t.native_id, profile.string(t.name), t.is_main);
+        for column in &profile.samples.columns {
+            let v = column.values[row];
+            if v != 0 {
+                builder.add(new_stack, new_thread, column.metric, v);
+            }
+        }
+    }
+    builder.finish()
+}
+
 /// One profile holding everything in `profiles`, with the first one's metadata (see
 /// [`ProfileBuilder::absorb`]).
 pub fn merge(profiles: &[&Profile]) -> Profile {
@@ -320,6 +391,39 @@ mod tests {
         assert_eq!(profile.samples.column(Metric::SelfTime), Some(&[12][..]));
         assert_eq!(profile.samples.column(Metric::Calls), Some(&[1][..]));
         assert_eq!(profile.stacks[s as usize].parent, Some(0));
+    }
+
+    #[test]
+    fn cutting_stacks_removes_prefixes_and_drops_emptied_rows() {
+        let mut b = ProfileBuilder::new(Meta::default());
+        let p = b.process(7, None, vec![]);
+        let t = b.thread(p, 1, 1, "MainThread", true);
+        let boot = b.frame("<module>", "<module>", "<string>", 1, FrameKind::Python);
+        let main = b.frame("main", "main", "_child.py", 5, FrameKind::Python);
+        let user = b.frame("work", "work", "app.py", 3, FrameKind::Python);
+        let (lb, lm, lu) = (
+            b.location(boot, 1),
+            b.location(main, 9),
+            b.location(user, 4),
+        );
+        let full = b.stack_from_path(&[lb, lm, lu]).unwrap();
+        let startup = b.stack_from_path(&[lb, lm]).unwrap();
+        b.add(full, t, Metric::WallSamples, 5);
+        b.add(startup, t, Metric::WallSamples, 2);
+        let profile = b.finish();
+        let cut = cut_stacks(
+            &profile,
+            |path, _| if path.len() > 2 { Some(2) } else { None },
+        );
+        cut.validate().unwrap();
+        assert_eq!(cut.samples.len(), 1);
+        assert_eq!(cut.stacks.len(), 1);
+        assert_eq!(
+            cut.string(cut.frames[cut.frame_of_stack(0) as usize].name),
+            "work"
+        );
+        assert_eq!(cut.line_of_stack(0), 4);
+        assert_eq!(cut.samples.column(Metric::WallSamples), Some(&[5][..]));
     }
 
     #[test]

@@ -38,7 +38,7 @@ fn with_state<T>(f: impl FnOnce(&mut Option<ChildState>) -> T) -> T {
 /// `python` reports them; the tracer stays on until [`child_finish`] (threads still running
 /// and atexit callbacks are profiled too).
 #[pyfunction]
-#[pyo3(signature = (code, globals, out_dir, builtins, checkpoint_seconds=0.0))]
+#[pyo3(signature = (code, globals, out_dir, builtins, checkpoint_seconds=0.0, trace=true))]
 fn child_exec(
     py: Python<'_>,
     code: &Bound<'_, PyAny>,
@@ -46,6 +46,7 @@ fn child_exec(
     out_dir: PathBuf,
     builtins: bool,
     checkpoint_seconds: f64,
+    trace: bool,
 ) -> PyResult<()> {
     let profile_path = out_dir.join("profile.pyro");
     with_state(|s| {
@@ -56,8 +57,10 @@ fn child_exec(
             interrupted: false,
         })
     });
-    tracer::start(&gil(py), tracer::Options { builtins }).map_err(error)?;
-    if checkpoint_seconds > 0.0 {
+    if trace {
+        tracer::start(&gil(py), tracer::Options { builtins }).map_err(error)?;
+    }
+    if trace && checkpoint_seconds > 0.0 {
         let mut meta = pyrometer_profile::Meta {
             mode: pyrometer_profile::Mode::Trace,
             ..Default::default()

@@ -3,6 +3,7 @@
 
 mod bench;
 mod child;
+mod sampling;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -99,7 +100,7 @@ impl ProfileData {
     }
 
     /// The text report: top tables, or the call tree, or callers/callees of a function.
-    #[pyo3(signature = (*, sort=None, top=None, tree=false, callers=None, callees=None, color=false, min_share=None))]
+    #[pyo3(signature = (*, sort=None, top=None, tree=false, callers=None, callees=None, color=false, min_share=None, idle=false))]
     #[allow(clippy::too_many_arguments)]
     fn report(
         &self,
@@ -110,8 +111,18 @@ impl ProfileData {
         callees: Option<String>,
         color: bool,
         min_share: Option<f64>,
+        idle: bool,
     ) -> PyResult<String> {
-        let options = render_options(sort, top, color, min_share)?;
+        let mut options = render_options(sort, top, color, min_share)?;
+        if idle
+            && self
+                .inner
+                .samples
+                .column(pyrometer_profile::Metric::WallSamples)
+                .is_some()
+        {
+            options.metric = Some(pyrometer_profile::Metric::WallSamples);
+        }
         let relations;
         let renderer: &dyn Renderer = if callers.is_some() || callees.is_some() {
             relations = Relations {
@@ -348,5 +359,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Tracer>()?;
     child::register(m)?;
     bench::register(m)?;
+    sampling::register(m)?;
     Ok(())
 }

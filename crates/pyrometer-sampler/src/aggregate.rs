@@ -53,6 +53,10 @@ struct ThreadRec {
 pub struct Flags {
     pub on_cpu: bool,
     pub holds_gil: bool,
+    /// How many ticks this sample stands for: 1, plus the ticks skipped just before it when
+    /// the sampler fell behind (so busy periods, when the sampler competes with the program
+    /// for a CPU and falls behind, are not under-counted).
+    pub weight: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -206,9 +210,10 @@ impl Aggregate {
             return true;
         }
         let c = self.counts.entry((node, thread)).or_default();
-        c[0] += 1;
-        c[1] += flags.on_cpu as u64;
-        c[2] += flags.holds_gil as u64;
+        let weight = flags.weight.max(1);
+        c[0] += weight;
+        c[1] += flags.on_cpu as u64 * weight;
+        c[2] += flags.holds_gil as u64 * weight;
         true
     }
 
@@ -336,6 +341,7 @@ mod tests {
         let cpu = Flags {
             on_cpu: true,
             holds_gil: true,
+            weight: 1,
         };
         // Leaf first, as the reader returns them.
         let fg = [f(2, 7), f(1, 3), f(0, 1)];

@@ -1,10 +1,16 @@
-//! Whether a thread is on a CPU: the state letter of `/proc/PID/task/TID/stat`.
+//! Whether a thread is on a CPU: the state letter of `/proc/PID/task/TID/stat` is `R` now,
+//! and its run time in `/proc/PID/task/TID/schedstat` advanced recently.
 //!
-//! Each thread's stat file is opened once and re-read with `pread` at offset 0 (one syscall
-//! per thread per sample; the kernel regenerates the text on every read).
+//! The letter alone also counts threads that are runnable but waiting for a CPU (a sleeper
+//! just woken, on a busy machine) as running; the run time alone would credit a thread that
+//! ran earlier and sleeps now. The kernel updates a running thread's run time at scheduler
+//! ticks (every 1–10 ms), not on every read, so "recently" is a window of [`RECENT`]. An idle
+//! thread costs one read (its run time did not move); a running one two. Each file is opened
+//! once and re-read with `pread` at offset 0 (the kernel regenerates the text on every read).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
 
@@ -27,8 +33,20 @@ pub struct CpuStates {
     pid: u32,
     files: FxHashMap<u64, File>,
     syscall_files: FxHashMap<u64, File>,
+    /// Per TID: the schedstat file, the run time (ns) last read, and when it last moved.
+    schedstat: FxHashMap<u64, (File, u64, Instant)>,
     buf: Vec<u8>,
     reads: u64,
+}
+
+/// How recently a thread's run time must have moved for it to count as running: longer than
+/// the scheduler tick of any kernel (HZ ≥ 100), shorter than the sleeps worth telling apart.
+pub const RECENT: Duration = Duration::from_millis(20);
+
+/// The first field of a schedstat file: nanoseconds spent on a CPU.
+fn run_time(text: &[u8]) -> Option<u64> {
+    let field = text.split(|&b| b == b' ').next()?;
+    std::str::from_utf8(field).ok()?.trim().parse().ok()
 }
 
 impl CpuStates {
@@ -37,6 +55,7 @@ impl CpuStates {
             pid,
             files: FxHashMap::default(),
             syscall_files: FxHashMap::default(),
+            schedstat: FxHashMap::default(),
             buf: vec![0; 512],
             reads: 0,
         }
@@ -47,11 +66,47 @@ impl CpuStates {
         self.reads
     }
 
-    /// The state of thread `tid` now.
+    /// The state of thread `tid` now (see the module documentation).
     pub fn state(&mut self, tid: u64) -> ThreadState {
         if tid == 0 {
             return ThreadState::Unknown;
         }
+        match self.ran_since_last_read(tid) {
+            Some(false) => return ThreadState::Idle,
+            Some(true) => {}
+            // No schedstat (kernels without schedstats): the letter alone decides.
+            None => {}
+        }
+        self.state_letter(tid)
+    }
+
+    /// Whether the thread's run time moved within [`RECENT`] (true the first time it is
+    /// seen); `None` when schedstat cannot be read.
+    fn ran_since_last_read(&mut self, tid: u64) -> Option<bool> {
+        let now = Instant::now();
+        if !self.schedstat.contains_key(&tid) {
+            let f = File::open(format!("/proc/{}/task/{tid}/schedstat", self.pid)).ok()?;
+            self.schedstat.insert(tid, (f, 0, now));
+        }
+        let (f, last, moved) = self.schedstat.get_mut(&tid)?;
+        self.reads += 1;
+        let n = match f.read_at(&mut self.buf, 0) {
+            Ok(n) if n > 0 => n,
+            _ => {
+                self.schedstat.remove(&tid);
+                return None;
+            }
+        };
+        let run = run_time(&self.buf[..n])?;
+        if run != *last {
+            *last = run;
+            *moved = now;
+        }
+        Some(now.duration_since(*moved) <= RECENT)
+    }
+
+    /// The state letter of thread `tid` now: `R` is running or runnable.
+    fn state_letter(&mut self, tid: u64) -> ThreadState {
         if !self.files.contains_key(&tid) {
             match File::open(format!("/proc/{}/task/{tid}/stat", self.pid)) {
                 Ok(f) => {
@@ -118,6 +173,7 @@ impl CpuStates {
     pub fn retain(&mut self, alive: impl Fn(u64) -> bool) {
         self.files.retain(|tid, _| alive(*tid));
         self.syscall_files.retain(|tid, _| alive(*tid));
+        self.schedstat.retain(|tid, _| alive(*tid));
     }
 }
 
@@ -134,5 +190,29 @@ mod tests {
         let mut s = CpuStates::new(std::process::id());
         assert_eq!(s.state(tid), ThreadState::Running);
         assert_eq!(s.state(0x3fff_fff0), ThreadState::Unknown);
+    }
+
+    #[test]
+    fn a_sleeping_thread_is_idle_and_a_spinning_one_running() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sleeper = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions and cannot fail.
+            tx.send(unsafe { libc::gettid() } as u64).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+        });
+        let sleeping = rx.recv().unwrap();
+        let mut s = CpuStates::new(std::process::id());
+        s.state(sleeping);
+        std::thread::sleep(RECENT * 3);
+        assert_eq!(s.state(sleeping), ThreadState::Idle);
+        // SAFETY: as above.
+        let me = unsafe { libc::gettid() } as u64;
+        s.state(me);
+        let end = Instant::now() + RECENT;
+        while Instant::now() < end {
+            std::hint::spin_loop();
+        }
+        assert_eq!(s.state(me), ThreadState::Running);
+        sleeper.join().unwrap();
     }
 }

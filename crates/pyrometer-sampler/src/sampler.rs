@@ -181,6 +181,8 @@ pub struct Sampler {
     stop: Arc<AtomicBool>,
     start_unix_ns: u64,
     first_tick_ns: Option<u64>,
+    /// Ticks the next sample stands for (see `Flags::weight`).
+    weight: u64,
     last_tick_ns: u64,
     python: Option<PythonInfo>,
     known_pids: FxHashSet<u32>,
@@ -239,6 +241,7 @@ impl Sampler {
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as u64),
             first_tick_ns: None,
+            weight: 1,
             last_tick_ns: 0,
             python: Some(python),
             known_pids: FxHashSet::default(),
@@ -401,6 +404,7 @@ impl Sampler {
             let flags = Flags {
                 on_cpu,
                 holds_gil: ts.holds_gil,
+                weight: self.weight,
             };
             if self
                 .agg
@@ -562,6 +566,8 @@ impl Sampler {
             let next = schedule.advance(now_ns());
             self.counters.late += next.late as u64;
             self.counters.missed += next.missed;
+            // The next sample stands for the ticks skipped before it too.
+            self.weight = 1 + next.missed;
             let deadline = match end {
                 Some(e) => next.deadline.min(e),
                 None => next.deadline,

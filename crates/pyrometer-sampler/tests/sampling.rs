@@ -95,7 +95,13 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
             "{}: {dropped} dropped",
             py.label
         );
-        assert_eq!(profile.total(Metric::WallSamples), thread_samples);
+        // Each recorded stack counts once, plus the ticks skipped before it (see Flags::weight).
+        let missed = profile.counter("missed").unwrap_or(0);
+        let wall = profile.total(Metric::WallSamples);
+        assert!(
+            wall >= thread_samples && wall <= thread_samples + missed * 8,
+            "{wall} {thread_samples}"
+        );
 
         // Per thread: the busy thread is on CPU and holds the GIL; the others do not.
         for (ti, t) in profile.threads.iter().enumerate() {
@@ -109,13 +115,14 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
             );
             let name = profile.string(t.name);
             if t.ident == busy_ident {
-                assert!(cpu * 10 >= wall * 8, "{}: busy cpu {cpu}/{wall}", py.label);
+                // On CPU means it really ran (its run time advanced): on this shared machine a
+                // busy thread is preempted now and then, so not every sample finds it running.
+                assert!(cpu * 2 >= wall, "{}: busy cpu {cpu}/{wall}", py.label);
                 assert!(gil * 10 >= wall * 7, "{}: busy gil {gil}/{wall}", py.label);
                 assert_eq!(name, "busy-worker");
             } else {
                 assert!(gil * 10 <= wall, "{}: {name} gil {gil}/{wall}", py.label);
-                // Runnable counts as on CPU (state R): allow for waking threads.
-                assert!(cpu * 4 <= wall, "{}: {name} cpu {cpu}/{wall}", py.label);
+                assert!(cpu * 20 <= wall, "{}: {name} cpu {cpu}/{wall}", py.label);
             }
             if t.is_main {
                 assert_eq!(name, "MainThread");

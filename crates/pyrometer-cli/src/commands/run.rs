@@ -7,13 +7,17 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use pyrometer_profile::{Exit, Profile, pyro};
 
-use crate::child::{self, Request, Target};
+use crate::child::{self, Leftovers, Outcome, Request, Target};
 use crate::cli::{ExportArgs, ReportArgs};
+use crate::sampling::{self, ChildSampler, SamplingArgs};
 use crate::settings::Settings;
 use crate::{Host, output, user_error};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ModeArg {
+    /// Sample every thread's stack from outside the process, with lines: costs the program
+    /// almost nothing
+    Sample,
     /// Exact calls and times per function (deterministic tracing, like cProfile)
     Trace,
 }
@@ -21,20 +25,22 @@ pub enum ModeArg {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// How to measure
-    #[arg(long, value_enum, default_value_t = ModeArg::Trace, help_heading = "Profiling")]
+    #[arg(long, value_enum, default_value_t = ModeArg::Sample, help_heading = "Profiling")]
     pub mode: ModeArg,
-    /// Also trace calls of built-in (C) functions, each as its own entry, as cProfile does.
-    /// Off by default: it costs more (on 3.11 much more), and their time is still measured, in
-    /// their callers' self time
-    #[arg(long, help_heading = "Profiling")]
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
+    /// Trace mode: also trace calls of built-in (C) functions, each as its own entry, as
+    /// cProfile does. Off by default: it costs more (on 3.11 much more), and their time is still
+    /// measured, in their callers' self time
+    #[arg(long, help_heading = "Tracing")]
     pub builtins: bool,
-    /// Save what has been collected every SECONDS while the program runs, so that a program
-    /// killed outright (SIGKILL, a crash) still leaves a profile; 0 turns this off
+    /// Trace mode: save what has been collected every SECONDS while the program runs, so that
+    /// a program killed outright (SIGKILL, a crash) still leaves a profile; 0 turns this off
     #[arg(
         long,
         value_name = "SECONDS",
         default_value_t = 1.0,
-        help_heading = "Profiling"
+        help_heading = "Tracing"
     )]
     pub checkpoint: f64,
     /// The Python interpreter to run the program with [default: the one pyrometer runs in]
@@ -85,49 +91,6 @@ impl Drop for WorkDir {
     }
 }
 
-fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it.
-    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
-}
-
-/// `YYYYmmdd-HHMMSS` in local time.
-fn local_timestamp(unix_secs: i64) -> String {
-    // SAFETY: localtime_r writes into the tm we own.
-    let tm = unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        let t: libc::time_t = unix_secs;
-        libc::localtime_r(&t, &mut tm);
-        tm
-    };
-    format!(
-        "{:04}{:02}{:02}-{:02}{:02}{:02}",
-        tm.tm_year + 1900,
-        tm.tm_mon + 1,
-        tm.tm_mday,
-        tm.tm_hour,
-        tm.tm_min,
-        tm.tm_sec
-    )
-}
-
-/// `<dir>/runs/<time>-<name>.pyro`, never overwriting an earlier run.
-fn default_output(settings: &Settings, target: &Target, unix_secs: i64) -> PathBuf {
-    let base = format!("{}-{}", local_timestamp(unix_secs), target.stem());
-    let runs = settings.dir.join("runs");
-    let mut path = runs.join(format!("{base}.pyro"));
-    let mut n = 2;
-    while path.exists() {
-        path = runs.join(format!("{base}-{n}.pyro"));
-        n += 1;
-    }
-    path
-}
-
 fn check_script(script: &str) -> Result<()> {
     let path = Path::new(script);
     match std::fs::metadata(path) {
@@ -143,6 +106,54 @@ fn check_script(script: &str) -> Result<()> {
         .into()),
         Ok(_) => Ok(()),
     }
+}
+
+fn exit_words(exit: Exit) -> String {
+    match exit {
+        Exit::Signal(s) => format!("killed by signal {s}"),
+        Exit::Code(c) => format!("exit status {c}"),
+    }
+}
+
+/// The profile the child's tracer saved (or its last checkpoint), with notes saying what is
+/// missing when it saved none.
+fn traced_profile(left: &Leftovers, outcome: &Outcome) -> Result<Profile> {
+    let mut profile = match &left.profile {
+        Some(path) => pyro::read(path).with_context(|| "reading the profile the program left")?,
+        None => {
+            let why = match outcome.exit {
+                _ if !left.started => {
+                    "the program's interpreter could not start pyrometer (see the messages above)"
+                        .to_string()
+                }
+                Exit::Signal(s) => {
+                    format!("the program was killed by signal {s} before it could save its profile")
+                }
+                Exit::Code(c) => {
+                    format!("the program exited with status {c} without saving its profile")
+                }
+            };
+            let mut empty = Profile::default();
+            empty
+                .meta
+                .notes
+                .push(format!("{why}; nothing was collected"));
+            empty
+        }
+    };
+    if let Some(n) = profile.counter("checkpoint") {
+        // The program never saved its profile: what we have is its last checkpoint.
+        let taken = pyrometer_render::format::duration(profile.meta.duration_ns as f64);
+        let how = match outcome.exit {
+            Exit::Signal(s) => format!("was killed by signal {s}"),
+            Exit::Code(c) => format!("exited with status {c}"),
+        };
+        profile.meta.notes.push(format!(
+            "the program {how} before it could save its profile; this is checkpoint {n}, taken {taken} into the run"
+        ));
+        profile.meta.counters.retain(|c| c.name != "checkpoint");
+    }
+    Ok(profile)
 }
 
 pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
@@ -174,67 +185,63 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
         ))
         .into());
     }
-    let mode = match args.mode {
-        ModeArg::Trace => "trace",
+    let sampler_config = match args.mode {
+        ModeArg::Sample => Some(args.sampling.config()?),
+        ModeArg::Trace => None,
     };
     let work = WorkDir::create()?;
     let start_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let outcome = child::run(&Request {
+    let running = child::spawn(&Request {
         python: &python,
-        mode,
+        mode: if sampler_config.is_some() {
+            "sample"
+        } else {
+            "trace"
+        },
         builtins: args.builtins,
         checkpoint_seconds: args.checkpoint,
         target: &target,
         args: &program_args,
         work_dir: &work.0,
     })?;
+    let child_pid = running.pid();
+    let sampler = sampler_config.map(|config| ChildSampler::start(child_pid, config));
+    let outcome = running.wait()?;
+    let sampled = sampler.map(ChildSampler::finish);
     let left = child::leftovers(&work.0);
     if let Some(error) = left.error {
         return Err(user_error(error).into());
     }
-    let mut profile = match &left.profile {
-        Some(path) => pyro::read(path).with_context(|| "reading the profile the program left")?,
-        None => {
-            let mut empty = Profile::default();
-            let why = match outcome.exit {
-                _ if !left.started => {
-                    "the program's interpreter could not start pyrometer (see the messages above)"
-                        .to_string()
-                }
-                Exit::Signal(s) => {
-                    format!("the program was killed by signal {s} before it could save its profile")
-                }
-                Exit::Code(c) => {
-                    format!("the program exited with status {c} without saving its profile")
-                }
-            };
-            empty
-                .meta
-                .notes
-                .push(format!("{why}; nothing was collected"));
-            empty
+    let mut profile = match sampled {
+        Some(Ok(profile)) => sampling::strip_launcher(&profile, child_pid),
+        Some(Err(pyrometer_sampler::SamplerError::NoSuchProcess { .. })) => {
+            sampling::empty_with_note(format!(
+                "the program ended before it could be sampled ({}); nothing was collected",
+                exit_words(outcome.exit)
+            ))
         }
+        Some(Err(e)) => {
+            // The program ran; say why it could not be read, and still save what we know.
+            let error = sampling::sampler_error(&e);
+            eprintln!("pyrometer: error: {}", error.message);
+            if let Some(hint) = &error.hint {
+                eprintln!("hint: {hint}");
+            }
+            sampling::empty_with_note(format!(
+                "the program could not be sampled: {}",
+                error.message
+            ))
+        }
+        None => traced_profile(&left, &outcome)?,
     };
-    if let Some(n) = profile.counter("checkpoint") {
-        // The program never saved its profile: what we have is its last checkpoint.
-        let taken = pyrometer_render::format::duration(profile.meta.duration_ns as f64);
-        let how = match outcome.exit {
-            Exit::Signal(s) => format!("was killed by signal {s}"),
-            Exit::Code(c) => format!("exited with status {c}"),
-        };
-        profile.meta.notes.push(format!(
-            "the program {how} before it could save its profile; this is checkpoint {n}, taken {taken} into the run"
-        ));
-        profile.meta.counters.retain(|c| c.name != "checkpoint");
-    }
     let command = target.command(&program_args);
     let meta = &mut profile.meta;
     meta.tool = format!("pyrometer {}", env!("CARGO_PKG_VERSION"));
     meta.command = command.clone();
     meta.cwd = cwd.to_string_lossy().into_owned();
-    meta.host = hostname();
+    meta.host = output::hostname();
     meta.start_unix_ns = start_unix.as_nanos() as u64;
     meta.duration_ns = outcome.wall.as_nanos() as u64;
     meta.exit = Some(outcome.exit);
@@ -244,30 +251,17 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
             .collect();
     }
 
-    let out_path = args
-        .output
-        .clone()
-        .unwrap_or_else(|| default_output(&settings, &target, start_unix.as_secs() as i64));
-    pyro::write(&out_path, &profile).map_err(|e| {
-        user_error(format!(
-            "cannot save the profile to {}: {e}",
-            out_path.display()
-        ))
-    })?;
-    let options = output::render_options(&args.report, &settings, &cwd);
-    let exported = output::write_exports(&profile, &args.export, &options);
-    let reported = if args.quiet {
-        Ok(())
-    } else {
-        output::print_report(&profile, &args.report, &options)
-    };
-    let shown = out_path
-        .strip_prefix(&cwd)
-        .unwrap_or(&out_path)
-        .display()
-        .to_string();
-    eprintln!("pyrometer: profile saved to {shown} (see it again with: pyrometer view {shown})");
-    exported?;
-    reported?;
+    let out_path = args.output.clone().unwrap_or_else(|| {
+        output::new_run_path(&settings, &target.stem(), start_unix.as_secs() as i64)
+    });
+    output::deliver(
+        &profile,
+        &out_path,
+        &args.report,
+        &args.export,
+        args.quiet,
+        &settings,
+        &cwd,
+    )?;
     Ok(child::exit_like(outcome.exit))
 }

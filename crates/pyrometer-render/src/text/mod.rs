@@ -69,7 +69,7 @@ pub(crate) fn header(profile: &Profile, metric: Metric, style: Style) -> String 
     let mut facts = Vec::new();
     if meta.duration_ns > 0 {
         facts.push(format!(
-            "{} wall",
+            "{} elapsed",
             format::duration(meta.duration_ns as f64)
         ));
     }
@@ -100,16 +100,23 @@ pub(crate) fn header(profile: &Profile, metric: Metric, style: Style) -> String 
 }
 
 /// The last lines of every report: how the program ended, collector health, notes.
-pub(crate) fn footer(profile: &Profile, style: Style) -> String {
+pub(crate) fn footer(profile: &Profile, metric: Metric, style: Style) -> String {
     let meta = &profile.meta;
     let mut out = String::new();
-    // Counters that only describe the run (not its health) stay out of the footer.
-    const DESCRIPTIVE: [&str; 5] = [
+    // Only counters that tell something went wrong (dropped, late, read errors, …) are shown;
+    // these describe the run instead.
+    const DESCRIPTIVE: [&str; 11] = [
         "threads",
         "functions",
         "unmatched_returns",
         "samples",
         "checkpoint",
+        "thread_samples",
+        "empty_stacks",
+        "achieved_rate_mhz",
+        "syscalls",
+        "stat_reads",
+        "processes",
     ];
     let mut facts: Vec<String> = meta
         .counters
@@ -117,6 +124,20 @@ pub(crate) fn footer(profile: &Profile, style: Style) -> String {
         .filter(|c| c.value > 0 && !DESCRIPTIVE.contains(&c.name.as_str()))
         .map(|c| format!("{} {}", c.name.replace('_', " "), format::count(c.value)))
         .collect();
+    if meta.mode == Mode::Sample
+        && let Some(interval) = meta.sample_interval_ns.filter(|&ns| ns > 0)
+    {
+        let asked = 1e9 / interval as f64;
+        let achieved = profile
+            .counter("achieved_rate_mhz")
+            .map(|mhz| mhz as f64 / 1000.0);
+        let samples = profile.counter("samples").unwrap_or(0);
+        let mut rate = format!("{} samples", format::count(samples));
+        if let Some(hz) = achieved {
+            rate.push_str(&format!(" at {hz:.0} Hz ({asked:.0} Hz asked)"));
+        }
+        facts.insert(0, rate);
+    }
     match meta.exit {
         Some(Exit::Code(0)) | None => {}
         Some(Exit::Code(c)) => facts.insert(0, format!("the program exited with status {c}")),
@@ -125,10 +146,36 @@ pub(crate) fn footer(profile: &Profile, style: Style) -> String {
     if !facts.is_empty() {
         let _ = writeln!(out, "{}", style.dim(&facts.join(" · ")));
     }
-    for note in &meta.notes {
+    let mut notes: Vec<String> = meta.notes.clone();
+    match metric {
+        Metric::CpuSamples => notes.push(
+            "times are CPU time (threads running on a CPU); --idle shows wall time, waiting included".into(),
+        ),
+        Metric::WallSamples => {
+            notes.push("times are wall time: every thread's time, running or waiting".into())
+        }
+        _ => {}
+    }
+    for note in &notes {
         let _ = writeln!(out, "{}", style.dim(&format!("note: {note}")));
     }
     out
+}
+
+/// The report of a profile that holds no measurements: what ran, and why nothing is there.
+fn empty_report(profile: &Profile, style: Style) -> String {
+    let meta = &profile.meta;
+    let mut line = format!("pyrometer {}", meta.mode.as_str());
+    if !meta.command.is_empty() {
+        let _ = write!(line, " · {}", meta.command.join(" "));
+    }
+    let mut text = format!("{}\nNothing was measured.\n", style.bold(&line));
+    let footer = footer(profile, Metric::Calls, style);
+    if !footer.is_empty() {
+        text.push('\n');
+        text.push_str(&footer);
+    }
+    text
 }
 
 /// The default report: header, top functions by self and by inclusive value, top lines when
@@ -143,10 +190,21 @@ impl Renderer for TopReport {
         out: &mut dyn Write,
     ) -> Result<(), RenderError> {
         let style = Style::new(options.color);
-        let metric = report_metric(profile, options)?;
+        let metric = match report_metric(profile, options) {
+            Ok(metric) => metric,
+            Err(RenderError::Empty(_)) => {
+                out.write_all(empty_report(profile, style).as_bytes())?;
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
         let mut text = header(profile, metric, style);
         text.push('\n');
-        text.push_str(&table::function_tables(profile, metric, options, style));
+        if profile.total(metric) == 0 {
+            let _ = writeln!(text, "No {} was measured.", format::metric_title(metric));
+        } else {
+            text.push_str(&table::function_tables(profile, metric, options, style));
+        }
         if profile.locations.iter().any(|l| l.line != 0) {
             text.push('\n');
             text.push_str(&table::line_table(profile, metric, options, style));
@@ -155,7 +213,7 @@ impl Renderer for TopReport {
             text.push('\n');
             text.push_str(&table::thread_table(profile, metric, options, style));
         }
-        let footer = footer(profile, style);
+        let footer = footer(profile, metric, style);
         if !footer.is_empty() {
             text.push('\n');
             text.push_str(&footer);

@@ -210,7 +210,7 @@ impl Renderer for CallTreeReport {
                 ))
             );
         }
-        let footer = footer(profile, style);
+        let footer = footer(profile, metric, style);
         if !footer.is_empty() {
             text.push('\n');
             text.push_str(&footer);

@@ -1,0 +1,156 @@
+//! Sampling from the CLI: the options `run`, `record` and `top` share, running the sampler in a
+//! background thread next to a child we started, and making its errors one line with a hint.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use clap::Args;
+use pyrometer_profile::builder::cut_stacks;
+use pyrometer_profile::{Profile, ProfileBuilder};
+use pyrometer_sampler::{Sampler, SamplerConfig, SamplerError};
+
+use crate::{UserError, user_error};
+
+/// How to sample.
+#[derive(Args, Debug, Clone)]
+pub struct SamplingArgs {
+    /// Samples per second, per thread
+    #[arg(
+        long,
+        value_name = "HZ",
+        default_value_t = 1000.0,
+        help_heading = "Sampling"
+    )]
+    pub rate: f64,
+    /// Stop the program's threads while each sample is read, for exact stacks (slower; the
+    /// default reads them while they run and counts the rare torn read as dropped)
+    #[arg(long, help_heading = "Sampling")]
+    pub blocking: bool,
+    /// Also sample the Python processes the program starts (subprocess, multiprocessing)
+    #[arg(long, help_heading = "Sampling")]
+    pub subprocesses: bool,
+}
+
+impl SamplingArgs {
+    pub fn config(&self) -> Result<SamplerConfig, UserError> {
+        if !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= 100_000.0) {
+            return Err(user_error(format!(
+                "--rate {} is not a sampling rate between 0 and 100000 Hz",
+                self.rate
+            )));
+        }
+        Ok(SamplerConfig {
+            rate_hz: self.rate,
+            blocking: self.blocking,
+            subprocesses: self.subprocesses,
+            ..SamplerConfig::default()
+        })
+    }
+}
+
+/// A sampler error as the user sees it: one line, and a hint when there is one.
+pub fn sampler_error(error: &SamplerError) -> UserError {
+    let mut e = user_error(error.to_string());
+    e.hint = error.hint();
+    e
+}
+
+/// A sampler attached to a child we started, running in a thread until the child ends.
+pub struct ChildSampler {
+    handle: JoinHandle<Result<Profile, SamplerError>>,
+}
+
+impl ChildSampler {
+    /// Attaches as soon as the child's interpreter is up (it may still be starting) and
+    /// samples it until it exits. The sampler never reaps the child.
+    pub fn start(pid: u32, config: SamplerConfig) -> ChildSampler {
+        let handle = std::thread::spawn(move || {
+            let mut sampler = Sampler::attach_wait(pid, config, Duration::from_secs(30))?;
+            sampler.run()?;
+            Ok(sampler.finish())
+        });
+        ChildSampler { handle }
+    }
+
+    /// The samples, once the child has ended.
+    pub fn finish(self) -> Result<Profile, SamplerError> {
+        match self.handle.join() {
+            Ok(result) => result,
+            Err(_) => Err(SamplerError::Io {
+                what: "sampling".into(),
+                source: std::io::Error::other("the sampler thread failed"),
+            }),
+        }
+    }
+}
+
+/// The file of `run`'s child bootstrap, whose frames come before the program's own.
+const LAUNCHER: &str = "pyrometer/_child.py";
+
+/// Removes what `run`'s launcher put on the program's stacks: the `-c` bootstrap and
+/// `pyrometer._child.main` before the program's first frame. Samples taken while the launcher
+/// itself was working (importing pyrometer, preparing the program) are dropped.
+pub fn strip_launcher(profile: &Profile, launched_pid: u32) -> Profile {
+    let frame_of = |loc: u32| &profile.frames[profile.locations[loc as usize].frame as usize];
+    let is_launcher = |loc: u32| profile.string(frame_of(loc).file).ends_with(LAUNCHER);
+    // The bootstrap's own frame: `python -c`'s module.
+    let is_bootstrap = |loc: u32| {
+        let f = frame_of(loc);
+        profile.string(f.file) == "<string>" && profile.string(f.name) == "<module>"
+    };
+    let is_frozen = |loc: u32| profile.string(frame_of(loc).file).starts_with("<frozen ");
+    cut_stacks(profile, |path, process| {
+        if process.pid != launched_pid {
+            return Some(0);
+        }
+        match path.iter().rposition(|&loc| is_launcher(loc)) {
+            // Under the bootstrap but not yet in the program: the launcher starting up; or the
+            // interpreter starting up (`site`, codecs: stacks rooted in a frozen module).
+            None if path
+                .first()
+                .is_some_and(|&loc| is_bootstrap(loc) || is_frozen(loc)) =>
+            {
+                None
+            }
+            // Not under the launcher: a thread the program started, an atexit callback…
+            None => Some(0),
+            Some(i) => {
+                let frame = &profile.frames[profile.locations[path[i] as usize].frame as usize];
+                let in_main = profile.string(frame.name) == "main";
+                (in_main && i + 1 < path.len()).then_some(i + 1)
+            }
+        }
+    })
+}
+
+/// An empty sampled profile that says why it is empty.
+pub fn empty_with_note(note: String) -> Profile {
+    let mut profile = ProfileBuilder::new(Default::default()).finish();
+    profile.meta.mode = pyrometer_profile::Mode::Sample;
+    profile.meta.notes.push(note);
+    profile
+}
+
+/// The stop flag the SIGINT/SIGTERM handler sets (`record`, `top`).
+static STOP: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    let flag = STOP.load(Ordering::Relaxed);
+    if !flag.is_null() {
+        // SAFETY: the pointer comes from a leaked Arc (see `stop_on_signals`); storing to an
+        // atomic is async-signal-safe.
+        unsafe { (*flag).store(true, Ordering::Relaxed) };
+    }
+}
+
+/// Makes Ctrl-C and SIGTERM set `flag` instead of ending pyrometer, so that what was sampled
+/// is still saved and reported.
+pub fn stop_on_signals(flag: Arc<AtomicBool>) {
+    STOP.store(Arc::into_raw(flag).cast_mut(), Ordering::Relaxed);
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: installs a handler that only stores to an atomic.
+        unsafe { libc::signal(signal, request_stop as *const () as libc::sighandler_t) };
+    }
+}
