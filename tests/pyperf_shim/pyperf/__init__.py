@@ -2,7 +2,8 @@
 number of loops (``PYROMETER_BENCH_LOOPS``, default 1): no worker processes, no calibration.
 The exactness tests and the overhead benchmark put it first on ``PYTHONPATH`` so that the same
 deterministic work runs bare, under cProfile and under pyrometer. With
-``PYROMETER_BENCH_TIMES=FILE``, the seconds the benchmark's work took are appended to FILE."""
+``PYROMETER_BENCH_TIMES=FILE``, the seconds the benchmark's work took, and the process's CPU
+seconds so far, are appended to FILE."""
 
 import argparse
 import asyncio
@@ -25,8 +26,9 @@ class _timed:
     def __exit__(self, *exc):
         path = os.environ.get("PYROMETER_BENCH_TIMES")
         if path and exc[0] is None:
+            # The work's wall time, then the program's CPU time so far.
             with open(path, "a") as f:
-                f.write(f"{time.perf_counter() - self.start!r}\n")
+                f.write(f"{time.perf_counter() - self.start!r} {time.process_time()!r}\n")
 
 
 class Runner:

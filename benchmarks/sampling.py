@@ -1,0 +1,213 @@
+"""Sampling cost: pyperformance workloads run bare, under `pyrometer run` (sampling, the
+default) and under `py-spy record --nonblocking`, at 100 Hz, 1 kHz and 10 kHz, interleaved.
+
+Two figures per tool and rate:
+- the program's slowdown: the workload's own time (measured inside it by the pyperf stand-in in
+  tests/pyperf_shim) against the bare run's, medians over the runs;
+- the sampler's CPU per sample: the CPU time of the whole process tree (from the kernel's
+  accounting of finished children) minus the program's own CPU time (measured inside it), less
+  what the tool costs around a program that only sleeps (start-up, shut-down), divided by the
+  difference in the samples the tool says it took.
+
+Run with the interpreter under test, with pyrometer, pyperformance and py-spy installed in it:
+
+    python benchmarks/sampling.py [--runs 3] [--target 1.0] [--rates 100,1000,10000] [--out FILE.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import platform
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIM = ROOT / "tests" / "pyperf_shim"
+WORKLOADS = ["richards", "go", "raytrace", "deltablue", "chaos", "nbody", "json_dumps", "pyflate"]
+
+
+def benchmarks_dir() -> Path:
+    spec = importlib.util.find_spec("pyperformance")
+    if spec is None or spec.origin is None:
+        sys.exit("pyperformance is not installed in this interpreter (pip install pyperformance)")
+    return Path(spec.origin).parent / "data-files" / "benchmarks"
+
+
+def tool_command(tool: str, rate: int, script: Path, out_dir: Path) -> list[str]:
+    if tool == "bare":
+        return [sys.executable, str(script)]
+    if tool == "pyrometer":
+        exe = Path(sys.executable).parent / "pyrometer"
+        return [str(exe), "run", "-q", "--no-advice", "--rate", str(rate), "-o", str(out_dir / "out.pyro"), str(script)]
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    return [
+        py_spy,
+        "record",
+        "--nonblocking",
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "-o",
+        str(out_dir / "out.txt"),
+        "--",
+        sys.executable,
+        str(script),
+    ]
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def samples_taken(tool: str, out_dir: Path, said: str) -> int | None:
+    if tool == "pyrometer":
+        view = subprocess.run(
+            [str(Path(sys.executable).parent / "pyrometer"), "view", str(out_dir / "out.pyro"), "--format", "json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        counters = {c["name"]: c["value"] for c in json.loads(view.stdout)["profile"]["meta"]["counters"]}
+        return counters.get("samples")
+    if tool == "py-spy":
+        found = re.search(r"Samples: (\d+)", said)
+        return int(found.group(1)) if found else None
+    return None
+
+
+def run_once(tool: str, rate: int, script: Path, loops: int, out_dir: Path) -> dict:
+    times = out_dir / "times.txt"
+    times.unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [str(SHIM), env.get("PYTHONPATH", "")] if p)
+    env["PYTHONHASHSEED"] = "0"
+    env["PYROMETER_BENCH_LOOPS"] = str(loops)
+    env["PYROMETER_BENCH_TIMES"] = str(times)
+    env["PYROMETER_DIR"] = str(out_dir / ".pyrometer")
+    before = children_cpu()
+    start = time.perf_counter()
+    proc = subprocess.run(
+        tool_command(tool, rate, script, out_dir), cwd=script.parent, env=env, capture_output=True, text=True
+    )
+    wall = time.perf_counter() - start
+    tree_cpu = children_cpu() - before
+    if proc.returncode != 0:
+        raise RuntimeError(f"{tool} {script.parent.name} failed:\n{proc.stderr[-2000:]}")
+    work, program_cpu = (float(x) for x in times.read_text().split()[:2])
+    return {
+        "work": work,
+        "wall": wall,
+        "tree_cpu": tree_cpu,
+        "program_cpu": program_cpu,
+        "samples": samples_taken(tool, out_dir, proc.stdout + proc.stderr),
+    }
+
+
+def launcher_run(tool: str, rate: int, out_dir: Path) -> tuple[float, int]:
+    """The tool around a program that only sleeps 0.1 s: (CPU beyond the program's, samples)."""
+    idle = out_dir / "idle.py"
+    idle.write_text(
+        "import os, time\n"
+        "time.sleep(0.1)\n"
+        "with open(os.environ['PYROMETER_BENCH_TIMES'], 'a') as f:\n"
+        "    f.write(f'0 {time.process_time()!r}\\n')\n"
+    )
+    runs = [run_once(tool, rate, idle, 1, out_dir) for _ in range(3)]
+    return (
+        statistics.median(r["tree_cpu"] - r["program_cpu"] for r in runs),
+        int(statistics.median(r["samples"] or 0 for r in runs)),
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--target", type=float, default=1.0, help="seconds a bare run should take")
+    parser.add_argument("--rates", default="100,1000,10000")
+    parser.add_argument("--only", help="comma-separated workloads")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    workloads = args.only.split(",") if args.only else WORKLOADS
+    tools = ["pyrometer", "py-spy"]
+    if not (shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists()):
+        sys.exit("py-spy is not installed (pip install py-spy)")
+    benchmarks = benchmarks_dir()
+    results: dict[tuple[str, int], dict[str, list]] = {}
+    with tempfile.TemporaryDirectory(prefix="pyrometer-sampling-") as tmp:
+        out_dir = Path(tmp)
+        base = {(t, r): launcher_run(t, r, out_dir) for t in tools for r in rates}
+        for name in workloads:
+            script = benchmarks / f"bm_{name}" / "run_benchmark.py"
+            one = run_once("bare", 0, script, 1, out_dir)["work"]
+            loops = max(1, math.ceil(args.target / max(one, 1e-6)))
+            for i in range(args.runs):
+                order = [("bare", 0)] + [(t, r) for r in rates for t in tools]
+                k = i % len(order)
+                for tool, rate in order[k:] + order[:k]:
+                    r = run_once(tool, rate, script, loops, out_dir)
+                    results.setdefault((tool, rate), {}).setdefault(name, []).append(r)
+            bare = statistics.median(x["work"] for x in results[("bare", 0)][name])
+            line = [f"{name:12} bare {bare:.3f}s"]
+            for rate in rates:
+                for tool in tools:
+                    work = statistics.median(x["work"] for x in results[(tool, rate)][name])
+                    line.append(f"{tool}@{rate} {work / bare:.3f}x")
+            print("  ".join(line), flush=True)
+
+    def slowdown(tool: str, rate: int) -> tuple[float, float]:
+        ratios = []
+        for name in workloads:
+            bare = statistics.median(x["work"] for x in results[("bare", 0)][name])
+            ratios.append(statistics.median(x["work"] for x in results[(tool, rate)][name]) / bare)
+        return statistics.median(ratios), max(ratios)
+
+    def per_sample_us(tool: str, rate: int) -> tuple[float | None, float]:
+        # Around a program, the tool costs F (start-up, shut-down) + c per sample; with the
+        # sleeping program's (cpu, samples) that gives c without a bias from F.
+        base_cpu, base_samples = base[(tool, rate)]
+        costs, achieved = [], []
+        for runs in results[(tool, rate)].values():
+            for x in runs:
+                if x["samples"] and x["samples"] > base_samples:
+                    spent = x["tree_cpu"] - x["program_cpu"] - base_cpu
+                    costs.append(1e6 * spent / (x["samples"] - base_samples))
+                    achieved.append(x["samples"] / x["wall"])
+        return (statistics.median(costs) if costs else None), (statistics.median(achieved) if achieved else 0.0)
+
+    lines = [
+        f"Sampling cost on CPython {platform.python_version()} ({platform.machine()}, {os.cpu_count()} CPUs), "
+        f"{args.runs} interleaved runs of {', '.join(workloads)}; py-spy with --nonblocking.",
+        "",
+        "| tool | rate asked | slowdown (median / worst) | samples/s achieved | sampler CPU per sample |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for rate in rates:
+        for tool in tools:
+            med, worst = slowdown(tool, rate)
+            cost, achieved = per_sample_us(tool, rate)
+            cost_text = f"{cost:.0f} µs" if cost is not None else "n/a"
+            lines.append(f"| {tool} | {rate} Hz | {med:.3f}x / {worst:.3f}x | {achieved:.0f} | {cost_text} |")
+    table = "\n".join(lines)
+    print()
+    print(table)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
