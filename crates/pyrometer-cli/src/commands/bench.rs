@@ -77,16 +77,16 @@ pub struct BenchArgs {
     pub gc: bool,
 
     /// A command line to time, split into words without a shell (repeatable: candidates)
-    #[arg(long = "cmd", value_name = "COMMAND", help_heading = "Commands")]
+    #[arg(long = "cmd", value_name = "COMMAND", help_heading = "Whole commands")]
     pub cmds: Vec<String>,
     /// Run commands with `sh -c`
-    #[arg(long, help_heading = "Commands")]
+    #[arg(long, help_heading = "Whole commands")]
     pub shell: bool,
     /// Time commands that exit with a non-zero status instead of stopping
-    #[arg(short = 'i', long, help_heading = "Commands")]
+    #[arg(short = 'i', long, help_heading = "Whole commands")]
     pub ignore_failure: bool,
     /// Show what the commands print (on stderr) instead of discarding it
-    #[arg(long, help_heading = "Commands")]
+    #[arg(long, help_heading = "Whole commands")]
     pub show_output: bool,
 
     /// Fewer processes and shorter values: about 0.5 s a Python benchmark
