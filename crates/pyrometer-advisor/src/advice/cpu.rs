@@ -6,16 +6,19 @@
 //! is hot when it has at least 5% of all wall samples (and 20 samples). Its wall samples split
 //! into:
 //!
-//! * on a CPU (`cpu_samples`);
+//! * running: on a CPU (`cpu_samples`) or holding the GIL (`gil_samples`): a thread holding
+//!   the GIL is running Python code even when the kernel has it waiting (descheduled on a busy
+//!   machine, a page fault), while blocking calls and sleeps release it — per row, the larger
+//!   of the two;
 //! * waiting for the GIL (the estimate of the `gil` module), which is not I/O;
 //! * waiting for other threads, processes or the event loop: the leaf is in `threading`,
 //!   `queue`, `concurrent.futures`, `multiprocessing` or `asyncio` (joins, queues, locks,
 //!   futures, an idle event loop) — not advice-worthy by itself;
 //! * the rest: off the CPU in I/O, sleeps or other blocking calls.
 //!
-//! Off-CPU advice when that rest is at least half the wall time; on-CPU advice when the CPU
-//! share is at least 80%, split by the GIL share of the CPU samples into Python code (holding
-//! the GIL) and native code that released it.
+//! Off-CPU advice when that rest is at least half the wall time; on-CPU advice when running is
+//! at least 80%, split by the GIL's share of the running samples into Python code (holding the
+//! GIL) and native code that released it.
 
 use pyrometer_profile::{FrameKind, LocId, Metric};
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -35,6 +38,7 @@ struct FunctionTime {
     wall: u64,
     cpu: u64,
     gil: u64,
+    running: u64,
     gil_wait: u64,
     sync_wait: u64,
     off: u64,
@@ -92,16 +96,26 @@ pub(crate) fn advice(join: &Join<'_>, gil_wait_by_row: &[u64]) -> Vec<AdviceItem
             continue;
         };
         let entry = functions.entry(frame).or_default();
-        let (w, c) = (wall[row], cpu[row].min(wall[row]));
-        let gil_wait = gil_wait_by_row.get(row).copied().unwrap_or(0).min(w - c);
+        let w = wall[row];
+        let c = cpu[row].min(w);
+        let g = gil.map_or(0, |g| g[row].min(w));
+        // Running: on a CPU, or holding the GIL (a thread that holds it runs Python code even
+        // when the kernel has it waiting; blocking calls and sleeps release it).
+        let running = c.max(g);
+        let gil_wait = gil_wait_by_row
+            .get(row)
+            .copied()
+            .unwrap_or(0)
+            .min(w - running);
         entry.wall += w;
         entry.cpu += c;
-        entry.gil += gil.map_or(0, |g| g[row]);
+        entry.gil += g;
+        entry.running += running;
         entry.gil_wait += gil_wait;
         if w > 0 {
             entry.threads.insert(thread);
         }
-        let off = w - c - gil_wait;
+        let off = w - running - gil_wait;
         if sync[stack as usize] {
             entry.sync_wait += off;
         } else if off > 0 {
@@ -121,6 +135,7 @@ pub(crate) fn advice(join: &Join<'_>, gil_wait_by_row: &[u64]) -> Vec<AdviceItem
         let subject = subject_of(profile, frame);
         let name = super::label(join, &subject);
         let cpu_pct = pct(time.cpu, time.wall);
+        let running_pct = pct(time.running, time.wall);
         let wall_fact = Fact {
             name: if join.sample_ns().is_some() {
                 "wall_ns"
@@ -140,11 +155,11 @@ pub(crate) fn advice(join: &Join<'_>, gil_wait_by_row: &[u64]) -> Vec<AdviceItem
             let mut places: Vec<(LocId, u64)> = time.off_at.into_iter().collect();
             places.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
             let mut evidence = format!(
-                "{} of wall time{in_threads} ({share:.1}% of all threads' wall time): {} on a \
-                 CPU ({cpu_pct:.0}%), {} off the CPU in I/O, sleeps or other blocking calls \
-                 ({off_pct:.0}%)",
+                "{} of wall time{in_threads} ({share:.1}% of all threads' wall time): {} \
+                 running ({running_pct:.0}%: on a CPU or holding the GIL), {} off the CPU \
+                 without the GIL, in I/O, sleeps or other blocking calls ({off_pct:.0}%)",
                 show_samples(join, time.wall),
-                show_samples(join, time.cpu),
+                show_samples(join, time.running),
                 show_samples(join, time.off),
             );
             if time.gil_wait + time.sync_wait > 0 {
@@ -195,19 +210,23 @@ pub(crate) fn advice(join: &Join<'_>, gil_wait_by_row: &[u64]) -> Vec<AdviceItem
                 ],
                 suggestion,
             });
-        } else if time.cpu * 10 >= time.wall * 8 {
-            let gil_of_cpu = gil.map(|_| pct(time.gil.min(time.cpu), time.cpu));
+        } else if time.running * 10 >= time.wall * 8 {
+            let gil_of_running = gil.map(|_| pct(time.gil, time.running));
             let evidence = format!(
-                "{} of wall time{in_threads} ({share:.1}% of all threads' wall time), {} of it on \
-                 a CPU ({cpu_pct:.0}%){}",
+                "{} of wall time{in_threads} ({share:.1}% of all threads' wall time), running \
+                 {running_pct:.0}% of it: {} on a CPU ({cpu_pct:.0}%){}",
                 show_samples(join, time.wall),
                 show_samples(join, time.cpu),
-                match gil_of_cpu {
-                    Some(g) => format!(", holding the GIL in {g:.0}% of that"),
+                match gil_of_running {
+                    Some(_) => format!(
+                        ", {} holding the GIL ({:.0}%)",
+                        show_samples(join, time.gil),
+                        pct(time.gil, time.wall)
+                    ),
                     None => String::new(),
                 }
             );
-            let suggestion = match gil_of_cpu {
+            let suggestion = match gil_of_running {
                 Some(g) if g < 50.0 => "Most of its CPU time is native code that released the \
                      GIL: threads can run it in parallel on several cores."
                     .to_string(),
@@ -224,9 +243,13 @@ pub(crate) fn advice(join: &Join<'_>, gil_wait_by_row: &[u64]) -> Vec<AdviceItem
                     value: FactValue::Percent(cpu_pct),
                 },
             ];
-            if let Some(g) = gil_of_cpu {
+            facts.push(Fact {
+                name: "running_percent",
+                value: FactValue::Percent(running_pct),
+            });
+            if let Some(g) = gil_of_running {
                 facts.push(Fact {
-                    name: "gil_of_cpu_percent",
+                    name: "gil_percent_of_running",
                     value: FactValue::Percent(g),
                 });
             }
@@ -234,7 +257,7 @@ pub(crate) fn advice(join: &Join<'_>, gil_wait_by_row: &[u64]) -> Vec<AdviceItem
                 kind: AdviceKind::OnCpu,
                 subject: Some(subject),
                 percent: share,
-                summary: format!("{name} is CPU-bound: {cpu_pct:.0}% of its wall time on a CPU"),
+                summary: format!("{name} is CPU-bound: running {running_pct:.0}% of its wall time"),
                 evidence,
                 facts,
                 suggestion,
