@@ -4,7 +4,7 @@ use rustc_hash::FxHashMap;
 
 use crate::model::{
     Column, Frame, FrameId, FrameKind, LocId, Location, Meta, Metric, Process, ProcessIdx, Profile,
-    Series, Stack, StackId, StrId, Thread, ThreadIdx,
+    Series, Source, Stack, StackId, StrId, Thread, ThreadIdx,
 };
 
 /// Interns strings, frames, locations and stacks, and accumulates metric values per
@@ -181,6 +181,28 @@ impl ProfileBuilder {
         *cell = cell.saturating_add(value);
     }
 
+    /// Keeps the text of lines `first_line…` of `file` (once per file and first line).
+    pub fn source(&mut self, file: &str, first_line: u32, lines: &[&str]) {
+        let file = self.intern(file);
+        if self
+            .profile
+            .sources
+            .iter()
+            .any(|s| s.file == file && s.first_line == first_line && s.lines.len() >= lines.len())
+        {
+            return;
+        }
+        self.profile
+            .sources
+            .retain(|s| !(s.file == file && s.first_line == first_line));
+        let lines = lines.iter().map(|l| self.intern(l)).collect();
+        self.profile.sources.push(Source {
+            file,
+            first_line,
+            lines,
+        });
+    }
+
     pub fn add_series(&mut self, series: Series) {
         self.profile.timeline.push(series);
     }
@@ -263,6 +285,10 @@ impl ProfileBuilder {
             }
         }
         self.profile.timeline.extend(other.timeline.iter().cloned());
+        for source in &other.sources {
+            let lines: Vec<&str> = source.lines.iter().map(|&l| other.string(l)).collect();
+            self.source(other.string(source.file), source.first_line, &lines);
+        }
         let meta = &mut self.profile.meta;
         meta.duration_ns += other.meta.duration_ns;
         for c in &other.meta.counters {

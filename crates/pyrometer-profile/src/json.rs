@@ -1,7 +1,7 @@
 //! The JSON export: the same tables as the `.pyro` file, in an envelope that names the format.
 //!
 //! ```json
-//! {"format": "pyrometer-profile", "version": 1, "profile": {"meta": {…}, "strings": […], …}}
+//! {"format": "pyrometer-profile", "version": 2, "profile": {"meta": {…}, "strings": […], …}}
 //! ```
 
 use serde::{Deserialize, Serialize};

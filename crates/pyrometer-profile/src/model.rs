@@ -44,6 +44,10 @@ pub struct Profile {
     pub threads: Vec<Thread>,
     pub samples: Samples,
     pub timeline: Vec<Series>,
+    /// Source text the renderers show (line-level profiles keep the lines of every function
+    /// they measured, so a saved run annotates its source even after the files change).
+    #[serde(default)]
+    pub sources: Vec<Source>,
 }
 
 /// How the data was collected. New variants are only ever appended (the file format encodes
@@ -304,6 +308,17 @@ impl Samples {
     }
 }
 
+/// Consecutive lines of a source file, as they were when the profile was taken.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Source {
+    /// The file, as frames name it (`co_filename`).
+    pub file: StrId,
+    /// The number of the first line in `lines`.
+    pub first_line: u32,
+    /// The text of each line, without its line ending.
+    pub lines: Vec<StrId>,
+}
+
 /// A time series (RSS, traced memory, CPU %) recorded during the run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Series {
@@ -350,6 +365,14 @@ impl Profile {
         self.samples
             .column(metric)
             .map_or(0, |values| values.iter().sum())
+    }
+
+    /// The saved text of line `line` of `file`, if the profile kept it.
+    pub fn source_line(&self, file: StrId, line: u32) -> Option<&str> {
+        self.sources.iter().find_map(|s| {
+            let i = line.checked_sub(s.first_line)? as usize;
+            (s.file == file && i < s.lines.len()).then(|| self.string(s.lines[i]))
+        })
     }
 
     pub fn counter(&self, name: &str) -> Option<u64> {
@@ -401,6 +424,14 @@ impl Profile {
             }
             if t.name as usize >= n_str {
                 return Err(format!("thread {i} names string {}", t.name));
+            }
+        }
+        for (i, s) in self.sources.iter().enumerate() {
+            if let Some(bad) = std::iter::once(&s.file)
+                .chain(&s.lines)
+                .find(|&&id| id as usize >= n_str)
+            {
+                return Err(format!("source {i} names string {bad} of {n_str}"));
             }
         }
         let rows = self.samples.stack.len();

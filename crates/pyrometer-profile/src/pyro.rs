@@ -4,7 +4,7 @@
 //! ```text
 //! offset  size  field
 //!      0     8  signature  89 50 59 52 4F 0D 0A 1A   ("\x89PYRO\r\n\x1a")
-//!      8     2  format version, little-endian u16 (this code writes 1)
+//!      8     2  format version, little-endian u16 (this code writes 2)
 //!     10     2  flags, u16: bit 0 = payload is zstd-compressed; other bits 0
 //!     12     4  reserved, 0
 //!     16     8  payload length before compression, u64
@@ -18,11 +18,42 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use crate::model::Profile;
+use crate::model::{Frame, Location, Meta, Process, Profile, Samples, Series, Stack, Thread};
+
+/// Version 1 of the model: the same tables without `sources` (added in version 2).
+#[derive(serde::Deserialize)]
+struct ProfileV1 {
+    meta: Meta,
+    strings: Vec<String>,
+    frames: Vec<Frame>,
+    locations: Vec<Location>,
+    stacks: Vec<Stack>,
+    processes: Vec<Process>,
+    threads: Vec<Thread>,
+    samples: Samples,
+    timeline: Vec<Series>,
+}
+
+impl From<ProfileV1> for Profile {
+    fn from(v1: ProfileV1) -> Profile {
+        Profile {
+            meta: v1.meta,
+            strings: v1.strings,
+            frames: v1.frames,
+            locations: v1.locations,
+            stacks: v1.stacks,
+            processes: v1.processes,
+            threads: v1.threads,
+            samples: v1.samples,
+            timeline: v1.timeline,
+            sources: Vec::new(),
+        }
+    }
+}
 
 pub const SIGNATURE: [u8; 8] = *b"\x89PYRO\r\n\x1a";
 /// The format version this code writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 const FLAG_ZSTD: u16 = 1;
 const HEADER_LEN: usize = 32;
 /// A bound on the decompressed size, so a corrupt length cannot make us allocate without limit.
@@ -121,10 +152,12 @@ pub fn decode(bytes: &[u8]) -> Result<Profile, FileError> {
             payload.len()
         )));
     }
+    let corrupt = |e: postcard::Error| FileError::Corrupt(format!("data: {e}"));
     let profile: Profile = match version {
-        1 => {
-            postcard::from_bytes(&payload).map_err(|e| FileError::Corrupt(format!("data: {e}")))?
-        }
+        1 => postcard::from_bytes::<ProfileV1>(&payload)
+            .map_err(corrupt)?
+            .into(),
+        2 => postcard::from_bytes(&payload).map_err(corrupt)?,
         _ => unreachable!("versions above FORMAT_VERSION were rejected"),
     };
     profile.validate().map_err(FileError::Corrupt)?;

@@ -59,6 +59,7 @@ fn sample_profile() -> Profile {
         );
         b.add(s, t0, Metric::Calls, i);
     }
+    b.source("/src/a.py", 3, &["def f():", "    return len([])"]);
     b.add_series(Series {
         name: "rss".into(),
         unit: "bytes".into(),
@@ -139,4 +140,39 @@ fn damaged_files_are_clear_errors() {
         json::from_json(truncated_json.as_bytes()),
         Err(FileError::Corrupt(_))
     ));
+}
+
+#[test]
+fn version_1_files_still_read() {
+    // A version 1 payload is a version 2 payload without the trailing `sources` table (an
+    // empty sequence is the single byte 0 in postcard).
+    let mut profile = sample_profile();
+    profile.sources.clear();
+    let v2 = pyro::encode(&profile);
+    let raw_len = u64::from_le_bytes(v2[16..24].try_into().unwrap()) as usize;
+    let mut payload = Vec::new();
+    std::io::Read::read_to_end(
+        &mut zstd::stream::Decoder::new(&v2[32..]).unwrap(),
+        &mut payload,
+    )
+    .unwrap();
+    assert_eq!((payload.len(), payload.last()), (raw_len, Some(&0)));
+    payload.pop();
+    let mut v1 = pyro::SIGNATURE.to_vec();
+    v1.extend_from_slice(&1u16.to_le_bytes());
+    v1.extend_from_slice(&0u16.to_le_bytes());
+    v1.extend_from_slice(&0u32.to_le_bytes());
+    v1.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    v1.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    v1.extend_from_slice(&payload);
+    assert_eq!(pyro::decode(&v1).unwrap(), profile);
+}
+
+#[test]
+fn source_lines_are_found_by_file_and_line() {
+    let profile = sample_profile();
+    let file = profile.frames[0].file;
+    assert_eq!(profile.source_line(file, 4), Some("    return len([])"));
+    assert_eq!(profile.source_line(file, 2), None);
+    assert_eq!(profile.source_line(file, 5), None);
 }
