@@ -266,3 +266,15 @@ def test_deep_recursion_is_not_harmed(pyrometer, in_tmp):
         result = pyrometer("run", "--mode", "trace", *extra, str(script), "150000")
         assert result.returncode == 0, str(result)
         assert result.stdout.startswith("150000\n")
+
+
+def test_a_program_using_cprofile_keeps_working(pyrometer, in_tmp):
+    """cProfile (and line_profiler, coverage) inside the program still work while pyrometer
+    traces: pyrometer does not take their sys.monitoring tool ids (3.12+)."""
+    for mode in ("trace", "sample"):
+        result = pyrometer("run", "--mode", mode, "-q", str(SCRIPTS / "uses_cprofile.py"))
+        assert result.returncode == 0, str(result)
+        assert "cProfile saw inner 50 times" in result.stdout
+    if sys.version_info >= (3, 12):
+        traced = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "uses_cprofile.py"))
+        assert {"outer", "inner"} <= profiled_names(saved_profile(traced))

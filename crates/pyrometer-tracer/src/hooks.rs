@@ -71,9 +71,10 @@ mod monitoring {
     /// `sys.monitoring.MISSING`: the `arg0` of a CALL with no arguments.
     static mut MISSING: *mut PyObject = null_mut();
 
-    /// Tool ids to try, in order: the profiler's own, then the ones no standard tool claims.
-    /// 0 (debugger) and 1 (coverage) are left to the tools they are for.
-    const TOOL_IDS: [i64; 4] = [2, 3, 4, 5];
+    /// Tool ids to try, in order: the two no standard tool claims first, so that a program that
+    /// runs cProfile or line_profiler (id 2, PROFILER_ID) or coverage (1) itself keeps working
+    /// under pyrometer; then 5 (OPTIMIZER) and 2. 0 (debugger) and 1 are never taken.
+    const TOOL_IDS: [i64; 4] = [4, 3, 5, 2];
 
     macro_rules! callback_def {
         ($name:ident, $func:ident) => {
