@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# `pyrometer check` (the pyrometer-lint engine, via its check_tree example) vs
-# `ruff check --select PERF --no-cache` over CPython 3.11's standard library.
+# `pyrometer check` (the real command line: the installed console script, Python start-up
+# included) vs `ruff check --select PERF --no-cache` over CPython 3.11's standard library.
 #
 #   benchmarks/rules/stdlib_speed.sh [STDLIB_DIR]
+#   PYROMETER=/path/to/venv/bin/pyrometer benchmarks/rules/stdlib_speed.sh   # time that one
 #
-# Installs ruff (and numpy, for the rule benchmarks) into .venv-bench/ when missing, builds the
-# example in release mode into target-lint/, times both tools with hyperfine when it is
+# Installs ruff (and numpy, for the rule benchmarks) into .venv-bench/ when missing, and, unless
+# PYROMETER names a pyrometer command, builds this checkout in release mode and installs it
+# there (`pip install .`, into target-lint/). Times both tools with hyperfine when it is
 # installed (`apt-get install -y hyperfine`) or with a few timed runs otherwise, prints the
 # ratio (target: pyrometer <= 1.5x ruff), then the number of findings per rule on the tree
-# with the default rules and with every rule. Both tools skip site-packages by default.
+# with the default rules and with every rule. Both tools print their findings as text and skip
+# site-packages by default.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -27,11 +30,14 @@ if [ ! -x "$VENV/bin/ruff" ]; then
 fi
 RUFF="$VENV/bin/ruff"
 
-(cd "$ROOT" && cargo build --quiet --release -p pyrometer-lint --example check_tree)
-PYRO="$CARGO_TARGET_DIR/release/examples/check_tree"
+if [ -z "${PYROMETER:-}" ]; then
+    (cd "$ROOT" && "$VENV/bin/pip" install --quiet .)
+    PYROMETER="$VENV/bin/pyrometer"
+fi
+PYRO="$PYROMETER check"
 
 echo "tree: $STDLIB"
-echo "files: pyrometer $("$PYRO" "$STDLIB" | grep -o '[0-9]* checked' | head -1), ruff $("$RUFF" check --select PERF --no-cache --show-files "$STDLIB" 2>/dev/null | grep -c '\.py$') *.py files"
+echo "files: pyrometer $($PYRO "$STDLIB" | grep -o '[0-9]* checked' | head -1), ruff $("$RUFF" check --select PERF --no-cache --show-files "$STDLIB" 2>/dev/null | grep -c '\.py$') *.py files"
 echo "lines: $(find "$STDLIB" -name '*.py' -not -path '*/site-packages/*' -print0 | xargs -0 cat | wc -l)"
 echo "$("$RUFF" --version); cores: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -74,10 +80,10 @@ fi
 
 echo
 echo "== findings per rule, default rules =="
-"$PYRO" "$STDLIB" || true
+$PYRO "$STDLIB" | sed -n '/^Found /,$p' || true
 echo
-echo "== findings per rule, every rule (--all) =="
-"$PYRO" --all "$STDLIB" || true
+echo "== findings per rule, every rule (--select ALL) =="
+$PYRO --select ALL "$STDLIB" | sed -n '/^Found /,$p' || true
 echo
 echo "== ruff --select PERF, for comparison =="
 "$RUFF" check --select PERF --no-cache --statistics --exit-zero "$STDLIB" 2>/dev/null | tail -n 12
