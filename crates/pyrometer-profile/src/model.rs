@@ -221,6 +221,8 @@ pub enum Metric {
     RetainedBytes,
     /// Times the leaf line ran (line tracing).
     LineHits,
+    /// Bytes allocated here and alive when traced memory peaked (memory).
+    PeakBytes,
 }
 
 /// The unit of a metric's values.
@@ -232,7 +234,7 @@ pub enum Unit {
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 10] = [
         Metric::WallSamples,
         Metric::CpuSamples,
         Metric::GilSamples,
@@ -242,12 +244,13 @@ impl Metric {
         Metric::AllocCount,
         Metric::RetainedBytes,
         Metric::LineHits,
+        Metric::PeakBytes,
     ];
 
     pub fn unit(self) -> Unit {
         match self {
             Metric::SelfTime => Unit::Nanoseconds,
-            Metric::AllocBytes | Metric::RetainedBytes => Unit::Bytes,
+            Metric::AllocBytes | Metric::RetainedBytes | Metric::PeakBytes => Unit::Bytes,
             _ => Unit::Count,
         }
     }
@@ -269,6 +272,7 @@ impl Metric {
             Metric::AllocCount => "alloc_count",
             Metric::RetainedBytes => "retained_bytes",
             Metric::LineHits => "line_hits",
+            Metric::PeakBytes => "peak_bytes",
         }
     }
 }

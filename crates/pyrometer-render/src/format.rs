@@ -121,6 +121,7 @@ pub fn metric_title(metric: Metric) -> &'static str {
         Metric::AllocCount => "allocations",
         Metric::RetainedBytes => "retained bytes",
         Metric::LineHits => "line hits",
+        Metric::PeakBytes => "bytes at the peak",
     }
 }
 
