@@ -50,7 +50,9 @@ def tool_command(tool: str, rate: int, script: Path, out_dir: Path) -> list[str]
     if tool == "pyrometer":
         exe = Path(sys.executable).parent / "pyrometer"
         return [str(exe), "run", "-q", "--no-advice", "--rate", str(rate), "-o", str(out_dir / "out.pyro"), str(script)]
-    py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    # The interpreter's own py-spy first: a pyenv shim on PATH may point at another version's.
+    beside = Path(sys.executable).parent / "py-spy"
+    py_spy = str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
     return [
         py_spy,
         "record",
