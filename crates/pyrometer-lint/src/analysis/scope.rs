@@ -172,8 +172,22 @@ impl<'a> Bindings<'a> {
                 self.bind(name.id.as_str(), kind, ty, value);
             }
             Expr::Tuple(ast::ExprTuple { elts, .. }) | Expr::List(ast::ExprList { elts, .. }) => {
-                for elt in elts {
-                    self.bind_target(elt, None, imports);
+                // `a, b = [], {}` binds each name to its own value; any other unpacking binds
+                // values that are not in the source.
+                let values = match value {
+                    Some(
+                        Expr::Tuple(ast::ExprTuple { elts: values, .. })
+                        | Expr::List(ast::ExprList { elts: values, .. }),
+                    ) if values.len() == elts.len()
+                        && !values.iter().chain(elts).any(Expr::is_starred_expr) =>
+                    {
+                        Some(values)
+                    }
+                    _ => None,
+                };
+                for (index, elt) in elts.iter().enumerate() {
+                    let value = values.and_then(|values| values.get(index));
+                    self.bind_target(elt, value, imports);
                 }
             }
             Expr::Starred(starred) => self.bind_target(&starred.value, None, imports),
@@ -366,6 +380,23 @@ mod tests {
         assert_eq!(get("x"), Ty::Unknown);
         assert_eq!(get("y"), Ty::Unknown);
         assert_eq!(get("w"), Ty::Int);
+    }
+
+    #[test]
+    fn parallel_assignment_binds_each_value() {
+        let got =
+            types("a, b = [], {}\n[c, d] = '', 1\ne, f = g = [], []\nh, *i = [], []\nj, k = z\n");
+        let get = |name: &str| got.iter().find(|(n, _)| n == name).unwrap().1;
+        assert_eq!(get("a"), Ty::List);
+        assert_eq!(get("b"), Ty::Dict);
+        assert_eq!(get("c"), Ty::Str);
+        assert_eq!(get("d"), Ty::Int);
+        assert_eq!(get("e"), Ty::List);
+        assert_eq!(get("f"), Ty::List);
+        assert_eq!(get("g"), Ty::Tuple);
+        assert_eq!(get("h"), Ty::Unknown);
+        assert_eq!(get("i"), Ty::Unknown);
+        assert_eq!(get("j"), Ty::Unknown);
     }
 
     #[test]
