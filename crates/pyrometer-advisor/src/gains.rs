@@ -45,6 +45,7 @@ const GAINS: &[(&str, f64, &str, bool)] = &[
     ("PYR106", 1087.0, "1,087x", true),
     ("PYR107", 1206.0, "1,206x", true),
     ("PYR108", 607.0, "607x", true),
+    ("PYR109", 146.0, "146x", true),
     ("PYR201", 1.08, "1.08x", false),
     ("PYR202", 11.0, "11x", false),
     ("PYR204", 1.33, "1.33x", false),

@@ -273,6 +273,12 @@ impl<'a> Checker<'a> {
         )
     }
 
+    /// The statements of the innermost scope (a module, class or function body; empty for a
+    /// lambda).
+    pub(crate) fn scope_body(&self) -> &'a [Stmt] {
+        self.scopes.last().map_or(&[], |scope| scope.body)
+    }
+
     /// Whether the innermost scope is a class body.
     pub(crate) fn in_class_body(&self) -> bool {
         matches!(

@@ -56,6 +56,9 @@ rule_table! {
     LoopInvariantLinearCall => ("PYR108", "loop-invariant-linear-call", true,
         loop_invariant_linear_call::LoopInvariantLinearCall,
         "O(n) builtin (`sorted`, `sum`, `max`, ...) of an unchanged collection in a loop"),
+    ListAsSet => ("PYR109", "list-as-set", true,
+        list_as_set::ListAsSet,
+        "List searched (`in`, `.index`, `.count`) and grown in one loop; use a set or dict"),
     // 2xx: idioms that builtins or comprehensions do faster.
     ManualListComprehension => ("PYR201", "manual-list-comprehension", true,
         manual_list_comprehension::ManualListComprehension,

@@ -85,6 +85,7 @@ fixture_tests! {
     pyr106 => "PYR106",
     pyr107 => "PYR107",
     pyr108 => "PYR108",
+    pyr109 => "PYR109",
     pyr201 => "PYR201",
     pyr202 => "PYR202",
     pyr203 => "PYR203",
@@ -122,5 +123,41 @@ fn all_rules_over_all_fixtures() {
         let source = std::fs::read_to_string(fixture_path(info.code)).unwrap();
         let file = check_source(Path::new("f.py"), &source, &settings);
         assert!(file.error.is_none(), "{}: {:?}", info.code, file.error);
+    }
+}
+
+/// PYR103 (a list the loop leaves unchanged) and PYR109 (a list the loop grows) split one
+/// pattern between them: on either fixture, with both enabled, no expression gets both.
+#[test]
+fn list_membership_and_list_as_set_never_overlap() {
+    let both = RuleSet::empty()
+        .with(pyrometer_lint::Rule::from_code("PYR103").unwrap())
+        .with(pyrometer_lint::Rule::from_code("PYR109").unwrap());
+    for code in ["PYR103", "PYR109"] {
+        let source = std::fs::read_to_string(fixture_path(code)).unwrap();
+        let file = check_source(Path::new("f.py"), &source, &Settings::only(both));
+        let mut spans = BTreeSet::new();
+        for diagnostic in &file.diagnostics {
+            let span = &diagnostic.span;
+            assert!(
+                spans.insert((span.start.line, span.start.column)),
+                "{code}: two findings at {}:{}",
+                span.start.line,
+                span.start.column
+            );
+        }
+        let lines = |rule: &str| -> BTreeSet<u32> {
+            file.diagnostics
+                .iter()
+                .filter(|diagnostic| diagnostic.rule.code() == rule)
+                .map(|diagnostic| diagnostic.span.start.line)
+                .collect()
+        };
+        assert_eq!(lines(code), expected_lines(&source, code), "{code}");
+        let other = if code == "PYR103" { "PYR109" } else { "PYR103" };
+        assert!(
+            lines(other).is_disjoint(&lines(code)),
+            "{other} and {code} on one line of {code}'s fixture"
+        );
     }
 }

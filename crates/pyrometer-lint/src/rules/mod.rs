@@ -12,6 +12,7 @@ pub(crate) mod dotted_lookup_in_loop;
 pub(crate) mod exchange_sort;
 pub(crate) mod global_lookup_in_loop;
 pub(crate) mod incorrect_dict_iterator;
+pub(crate) mod list_as_set;
 pub(crate) mod list_comp_in_any_all;
 pub(crate) mod list_comp_in_reduction;
 pub(crate) mod list_comp_iterated_once;
@@ -196,11 +197,17 @@ pub(crate) fn check_call<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'
     if checker.enabled(Rule::LoopInvariantLen) {
         loop_invariant_len::check(checker, call);
     }
+    if checker.enabled(Rule::ListAsSet) {
+        list_as_set::check_call(checker, call);
+    }
 }
 
 pub(crate) fn check_compare<'a>(checker: &mut Checker<'a>, compare: &'a ast::ExprCompare) {
     if checker.enabled(Rule::ListMembershipInLoop) && in_long_loop(checker) {
         list_membership_in_loop::check(checker, compare);
+    }
+    if checker.enabled(Rule::ListAsSet) && in_long_loop(checker) {
+        list_as_set::check_compare(checker, compare);
     }
 }
 
