@@ -31,11 +31,14 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrometer import bench
     from pyrometer.bench import BenchResult, Comparison, compare, timeit
-    from pyrometer.profiler import Profile, Session, profile
+    from pyrometer.memory import MemoryLimitExceeded, limit_memory
+    from pyrometer.profiler import MemorySite, Profile, Session, profile
 
 __all__ = [
     "BenchResult",
     "Comparison",
+    "MemoryLimitExceeded",
+    "MemorySite",
     "Profile",
     "ProfileData",
     "PyrometerError",
@@ -43,6 +46,7 @@ __all__ = [
     "__version__",
     "bench",
     "compare",
+    "limit_memory",
     "load",
     "profile",
     "timeit",
@@ -50,7 +54,8 @@ __all__ = [
 
 # Imported on first use, so that `pyrometer run`'s child (which imports this package before
 # the program starts) adds as few modules as possible to the program's `sys.modules`.
-_LAZY = {"Profile", "Session", "profile"}
+_LAZY = {"MemorySite", "Profile", "Session", "profile"}
+_LAZY_MEMORY = {"MemoryLimitExceeded", "limit_memory"}
 _LAZY_BENCH = {"BenchResult", "Comparison", "bench", "compare", "timeit"}
 
 
@@ -59,6 +64,10 @@ def __getattr__(name: str) -> object:
         from pyrometer import profiler
 
         return getattr(profiler, name)
+    if name in _LAZY_MEMORY:
+        from pyrometer import memory
+
+        return getattr(memory, name)
     if name in _LAZY_BENCH:
         import importlib
 

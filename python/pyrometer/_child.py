@@ -59,7 +59,10 @@ def main() -> None:
     env = os.environ
     work_dir = env.pop("PYROMETER_CHILD_DIR")
     # In sample mode the parent reads the stacks from outside: the child only runs the program.
-    trace = env.pop("PYROMETER_CHILD_MODE", "trace") == "trace"
+    mode = env.pop("PYROMETER_CHILD_MODE", "trace")
+    trace = mode == "trace"
+    # Memory mode: the mean bytes between sampled allocations (0: every allocation).
+    memory = int(env.pop("PYROMETER_CHILD_MEMORY_INTERVAL", "0")) if mode == "memory" else None
     builtins = env.pop("PYROMETER_CHILD_BUILTINS", "1") == "1"
     checkpoint = float(env.pop("PYROMETER_CHILD_CHECKPOINT", "0") or 0)
     kind = env.pop("PYROMETER_CHILD_KIND")
@@ -125,4 +128,4 @@ def main() -> None:
     os._exit = _native.child_os_exit
     with open(os.path.join(work_dir, "started"), "w"):
         pass
-    _native.child_exec(code, globals_, work_dir, builtins, checkpoint, trace)
+    _native.child_exec(code, globals_, work_dir, builtins, checkpoint, trace, memory)

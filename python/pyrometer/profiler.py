@@ -7,12 +7,12 @@ import functools
 import marshal
 import os
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from pyrometer import _native
 from pyrometer._native import ProfileData, PyrometerError
 
-__all__ = ["Profile", "Session", "profile"]
+__all__ = ["MemorySite", "Profile", "Session", "profile"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,28 +89,49 @@ class Profile(_native.Tracer):
         return self.snapshot()
 
 
+class MemorySite(NamedTuple):
+    """A line that allocated, with ``size`` bytes by the measure asked for."""
+
+    file: str
+    line: int
+    function: str
+    size: int
+    count: int
+
+
 class Session:
     """A profiling session: ``with`` it, or decorate functions with it, then read the result
     with ``report()``, ``save(path)`` or ``export(path)``.
 
     ``mode="sample"`` (the default) samples every thread's stack ``rate`` times a second from a
     native thread, at almost no cost to the program; ``mode="trace"`` records exact calls and
-    times per function (``builtins=True`` also traces built-in functions, as cProfile does).
+    times per function (``builtins=True`` also traces built-in functions, as cProfile does);
+    ``mode="memory"`` records allocations (sampled every ``sample_interval`` bytes on average,
+    ``"exact"`` for all): ``traced_memory()`` and ``top()`` then work as tracemalloc's
+    ``get_traced_memory()`` and ``statistics("lineno")``.
     """
 
-    def __init__(self, mode: str = "sample", builtins: bool = False, rate: float = 1000.0) -> None:
+    def __init__(
+        self,
+        mode: str = "sample",
+        builtins: bool = False,
+        rate: float = 1000.0,
+        sample_interval: int | str | None = None,
+    ) -> None:
         if mode == "sample":
             self._collector: Any = _native.SelfSampler(rate)
         elif mode == "trace":
             self._collector = _native.Tracer(builtins=builtins)
+        elif mode == "memory":
+            self._collector = _native.MemoryProfiler(sample_interval)
         else:
-            raise PyrometerError(f"unknown profiling mode '{mode}' (available: sample, trace)")
+            raise PyrometerError(f"unknown profiling mode '{mode}' (available: sample, trace, memory)")
         self.mode = mode
         self._depth = 0
 
     def start(self) -> Session:
         if self._depth == 0:
-            if self.mode == "sample":
+            if self.mode in ("sample", "memory"):
                 self._collector.start()
             else:
                 self._collector.enable()
@@ -121,7 +142,7 @@ class Session:
         if self._depth > 0:
             self._depth -= 1
             if self._depth == 0:
-                if self.mode == "sample":
+                if self.mode in ("sample", "memory"):
                     self._collector.stop()
                 else:
                     self._collector.disable()
@@ -150,6 +171,31 @@ class Session:
         """What was collected so far."""
         return self._collector.snapshot()
 
+    def _memory(self) -> Any:
+        if self.mode != "memory":
+            raise PyrometerError('this session does not measure memory; use pyrometer.profile(mode="memory")')
+        return self._collector
+
+    def traced_memory(self) -> tuple[int, int]:
+        """``(current, peak)``: bytes allocated while profiling and alive now, and their
+        highest total (like ``tracemalloc.get_traced_memory()``)."""
+        stats = self._memory().stats()
+        return stats["current"], stats["peak"]
+
+    def memory_stats(self) -> dict[str, int]:
+        """``current``, ``peak``, ``allocated`` (bytes, in total), ``allocations``, ``samples``."""
+        return dict(self._memory().stats())
+
+    def reset_peak(self) -> None:
+        """Measures the peak afresh from now (like ``tracemalloc.reset_peak()``)."""
+        self._memory().reset_peak()
+
+    def top(self, limit: int = 10, *, by: str = "allocated") -> list[MemorySite]:
+        """The lines that allocated the most: ``by="allocated"`` (bytes in total),
+        ``"retained"`` (still alive) or ``"peak"`` (alive at the peak)."""
+        self._memory()
+        return [MemorySite(*row) for row in _native.memory_top(self.data, by, limit)]
+
     def report(
         self,
         *,
@@ -174,12 +220,22 @@ class Session:
         self.data.export(os.fspath(path), format)
 
 
-def profile(func: F | None = None, /, *, mode: str = "sample", builtins: bool = False, rate: float = 1000.0) -> Any:
+def profile(
+    func: F | None = None,
+    /,
+    *,
+    mode: str = "sample",
+    builtins: bool = False,
+    rate: float = 1000.0,
+    sample_interval: int | str | None = None,
+) -> Any:
     """Profile a block (``with pyrometer.profile() as p:``) or a function (``@pyrometer.profile``
     or ``@pyrometer.profile()``); the session (or the decorated function) has ``report()``,
     ``save(path)`` and ``export(path)``. Sampling by default (see `Session`); ``mode="trace"``
-    for exact calls, with ``builtins=True`` to trace built-in functions as cProfile does."""
-    session = Session(mode=mode, builtins=builtins, rate=rate)
+    for exact calls, with ``builtins=True`` to trace built-in functions as cProfile does;
+    ``mode="memory"`` for allocations by line (``sample_interval`` bytes between samples on
+    average, ``"exact"`` for every allocation)."""
+    session = Session(mode=mode, builtins=builtins, rate=rate, sample_interval=sample_interval)
     if func is not None:
         return session(func)
     return session

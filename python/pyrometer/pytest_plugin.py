@@ -49,6 +49,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_KEY] = _Session()
     config.addinivalue_line("markers", "benchmark: a test that uses pyrometer's benchmark fixture")
+    config.addinivalue_line(
+        "markers",
+        "max_memory(limit, sample_interval=16384): fail the test when the memory it allocates peaks above "
+        "LIMIT ('24 MB', '512K' or bytes), as pytest-memray's limit_memory does",
+    )
     if config.getoption("pyrometer_gate") is not None and not config.getoption("pyrometer_baseline"):
         raise pytest.UsageError("--pyrometer-gate needs --pyrometer-baseline NAME")
 
@@ -146,3 +151,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     terminalreporter.section("pyrometer benchmarks")
     for line in state.lines:
         terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """``@pytest.mark.max_memory("24 MB")``: the test body runs inside ``pyrometer.limit_memory``."""
+    marker = item.get_closest_marker("max_memory")
+    if marker is None:
+        return (yield)
+    from pyrometer.memory import limit_memory
+
+    if len(marker.args) != 1:
+        raise pytest.UsageError(f"{item.nodeid}: max_memory takes one limit, like max_memory('24 MB')")
+    with limit_memory(marker.args[0], **marker.kwargs):
+        return (yield)

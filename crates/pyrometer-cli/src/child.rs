@@ -90,6 +90,8 @@ pub struct Request<'a> {
     pub target: &'a Target,
     pub args: &'a [String],
     pub work_dir: &'a Path,
+    /// More `PYROMETER_CHILD_*` variables for the mode (lines mode's file choice).
+    pub env: Vec<(&'static str, String)>,
 }
 
 pub struct Outcome {
@@ -238,7 +240,8 @@ pub fn spawn(request: &Request) -> Result<Running> {
             request.checkpoint_seconds.to_string(),
         )
         .env("PYROMETER_CHILD_KIND", request.target.kind())
-        .env("PYROMETER_CHILD_TARGET", request.target.value());
+        .env("PYROMETER_CHILD_TARGET", request.target.value())
+        .envs(request.env.iter().map(|(k, v)| (k, v)));
     let forwarding = Forwarding::install();
     let started = Instant::now();
     let child = command

@@ -31,6 +31,8 @@ pub const MAX_FRAMES: usize = 256;
 pub struct RawFrame {
     pub code: usize,
     pub instr: usize,
+    /// The `_PyInterpreterFrame` itself.
+    pub frame: usize,
 }
 
 /// The layout of the running interpreter, or why there is none.
@@ -108,18 +110,13 @@ pub unsafe fn thread_ids(layout: &Layout, tstate: *const u8) -> (u64, u64) {
     }
 }
 
-/// Reads the calling thread's frames, innermost first, into `out`. Returns how many were read
-/// and whether the stack was deeper than `out`.
+/// The innermost frame of a thread, 0 when it runs no Python code.
 ///
 /// # Safety
 /// `tstate` must be the calling thread's live thread state, and `layout` the interpreter's.
-pub unsafe fn capture(layout: &Layout, tstate: *const u8, out: &mut [RawFrame]) -> (usize, bool) {
-    let code_type = &raw const pyo3_ffi::PyCode_Type as usize;
-    // The thread state is ours and alive; every frame on its chain is alive while this thread
-    // is inside the allocator (only this thread pushes or pops them), and the offsets are the
-    // running interpreter's.
-    // SAFETY: as just said.
-    let mut frame = unsafe {
+pub unsafe fn current_frame(layout: &Layout, tstate: *const u8) -> usize {
+    // SAFETY: the thread state is alive; its `cframe` (3.11/3.12) is too while it runs.
+    unsafe {
         match layout.tstate_frame {
             CurrentFrame::ViaCFrame {
                 cframe,
@@ -134,11 +131,31 @@ pub unsafe fn capture(layout: &Layout, tstate: *const u8, out: &mut [RawFrame]) 
             }
             CurrentFrame::Direct { current_frame } => word(tstate, current_frame),
         }
-    };
+    }
+}
+
+/// Reads the calling thread's frames, innermost first, into `out`, stopping before the frame
+/// at `stop_at` (a launcher's frame; 0 for none). Returns how many were read and whether the
+/// stack was deeper than `out`.
+///
+/// # Safety
+/// `tstate` must be the calling thread's live thread state, and `layout` the interpreter's.
+pub unsafe fn capture(
+    layout: &Layout,
+    tstate: *const u8,
+    stop_at: usize,
+    out: &mut [RawFrame],
+) -> (usize, bool) {
+    let code_type = &raw const pyo3_ffi::PyCode_Type as usize;
+    // The thread state is ours and alive; every frame on its chain is alive while this thread
+    // is inside the allocator (only this thread pushes or pops them), and the offsets are the
+    // running interpreter's.
+    // SAFETY: as just said.
+    let mut frame = unsafe { current_frame(layout, tstate) };
     let mut n = 0;
     // A bound on the walk itself, against a corrupt chain.
     let mut steps = 0;
-    while frame != 0 && steps < 4 * MAX_FRAMES {
+    while frame != 0 && frame != stop_at && steps < 4 * MAX_FRAMES {
         steps += 1;
         let f = frame as *const u8;
         // SAFETY: see above.
@@ -161,10 +178,37 @@ pub unsafe fn capture(layout: &Layout, tstate: *const u8, out: &mut [RawFrame]) 
         if n == out.len() {
             return (n, true);
         }
-        out[n] = RawFrame { code, instr };
+        out[n] = RawFrame {
+            code,
+            instr,
+            frame: f as usize,
+        };
         n += 1;
     }
     (n, false)
+}
+
+/// The `threading` name of the calling thread, when `frames` (innermost first, resolved to
+/// `codes`) include `Thread._bootstrap`: its `self._name`, read with the sampler's attribute
+/// reader through `process_vm_readv` on this process (so a surprise in the object's layout
+/// reads as an error, never a crash). Once per thread.
+pub fn thread_name(
+    layout: &Layout,
+    frames: &[RawFrame],
+    codes: &[CodeIdx],
+    rec: &Recorder,
+) -> Option<String> {
+    let i = codes.iter().rposition(|&c| {
+        matches!(
+            rec.functions[c as usize].qualname.as_str(),
+            "Thread._bootstrap" | "Thread._bootstrap_inner"
+        )
+    })?;
+    let mem = pyrometer_sampler::mem::RemoteMemory::new(std::process::id());
+    let this = mem
+        .read_u64((frames[i].frame as u64).wrapping_add(layout.attrs.frame_localsplus))
+        .ok()?;
+    pyrometer_sampler::names::str_attr(&mem, layout, this, "_name")
 }
 
 /// A code object's fields that identify it (see the module documentation).

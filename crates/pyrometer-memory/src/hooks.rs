@@ -20,7 +20,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ffi::c_void;
 use std::ptr::null_mut;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use pyo3_ffi::{PyMemAllocatorDomain, PyMemAllocatorEx};
@@ -45,6 +45,8 @@ pub(crate) static FAILURES: AtomicU64 = AtomicU64::new(0);
 static INSTALLED: AtomicBool = AtomicBool::new(false);
 
 pub(crate) static LAYOUT: OnceLock<Layout> = OnceLock::new();
+/// Stacks are cut at this frame (the launcher's, in `pyrometer run`'s child); 0 for none.
+pub(crate) static BASE_FRAME: AtomicUsize = AtomicUsize::new(0);
 
 /// What the slow path updates, behind the lock.
 pub(crate) struct Shared {
@@ -117,6 +119,9 @@ struct Local {
     bytes: Cell<u64>,
     count: Cell<u64>,
     busy: Cell<bool>,
+    /// Inside the MEM or OBJ wrapper: pymalloc hands large requests to the RAW allocator,
+    /// which must then not count them again.
+    nested: Cell<bool>,
     rng: Cell<u64>,
 }
 
@@ -128,6 +133,7 @@ thread_local! {
             bytes: Cell::new(0),
             count: Cell::new(0),
             busy: Cell::new(false),
+            nested: Cell::new(false),
             rng: Cell::new(0),
         }
     };
@@ -250,7 +256,9 @@ fn record(ptr: *mut c_void, size: usize) {
             (0, false, None)
         } else {
             // SAFETY: our own live thread state, the interpreter's layout.
-            let (n, t) = unsafe { frames::capture(layout, tstate, &mut buf) };
+            let (n, t) = unsafe {
+                frames::capture(layout, tstate, BASE_FRAME.load(Ordering::Relaxed), &mut buf)
+            };
             // SAFETY: as above.
             (n, t, Some(unsafe { frames::thread_ids(layout, tstate) }))
         };
@@ -269,6 +277,16 @@ fn record(ptr: *mut c_void, size: usize) {
                 rec.thread(ident, native)
             }
         };
+        let mut resolved: Vec<(u32, u32)> = buf[..n]
+            .iter()
+            // SAFETY: frames just read from this thread's unchanged stack.
+            .map(|f| unsafe { shared.codes.resolve(layout, rec, *f) })
+            .collect();
+        if rec.is_new_thread(thread) {
+            let codes: Vec<u32> = resolved.iter().map(|r| r.0).collect();
+            let name = frames::thread_name(layout, &buf[..n], &codes, rec);
+            rec.set_thread_name(thread, name);
+        }
         let mut stack: Vec<(u32, u32)> = Vec::with_capacity(n + 1);
         if truncated {
             stack.push((rec.synthetic("<deeper frames>"), 0));
@@ -276,10 +294,8 @@ fn record(ptr: *mut c_void, size: usize) {
         if n == 0 {
             stack.push((rec.synthetic("<no Python frame>"), 0));
         }
-        for f in buf[..n].iter().rev() {
-            // SAFETY: frames just read from this thread's unchanged stack.
-            stack.push(unsafe { shared.codes.resolve(layout, rec, *f) });
-        }
+        resolved.reverse();
+        stack.extend(resolved);
         let site = rec.site(stack.into_iter(), thread);
         rec.allocated(ptr as usize, size as u64, site, now);
         filter_add(ptr as usize);
@@ -326,13 +342,31 @@ fn forget_slow(ptr: usize) {
 
 // ---- the wrappers -------------------------------------------------------------------------
 
+/// Calls the wrapped allocator: RAW calls made from inside a MEM or OBJ wrapper (pymalloc
+/// passing a large request on) are not seen again. Returns `None` for such a nested call.
+#[inline(always)]
+fn through<const D: usize, T>(call: impl FnOnce() -> T) -> (T, bool) {
+    if D == RAW {
+        let nested = LOCAL.try_with(|l| l.nested.get()).unwrap_or(true);
+        return (call(), nested);
+    }
+    let outer = LOCAL.try_with(|l| l.nested.replace(true)).unwrap_or(true);
+    let r = call();
+    if !outer {
+        let _ = LOCAL.try_with(|l| l.nested.set(false));
+    }
+    (r, false)
+}
+
+const RAW: usize = 0;
+
 extern "C" fn hook_malloc<const D: usize>(_ctx: *mut c_void, size: usize) -> *mut c_void {
     let a = saved(D);
     let Some(malloc) = a.malloc else {
         return null_mut();
     };
-    let ptr = malloc(a.ctx, size);
-    if take(size) {
+    let (ptr, nested) = through::<D, _>(|| malloc(a.ctx, size));
+    if !nested && take(size) {
         record(ptr, size);
     }
     ptr
@@ -347,9 +381,9 @@ extern "C" fn hook_calloc<const D: usize>(
     let Some(calloc) = a.calloc else {
         return null_mut();
     };
-    let ptr = calloc(a.ctx, nelem, elsize);
+    let (ptr, nested) = through::<D, _>(|| calloc(a.ctx, nelem, elsize));
     let size = nelem.saturating_mul(elsize);
-    if take(size) {
+    if !nested && take(size) {
         record(ptr, size);
     }
     ptr
@@ -366,9 +400,11 @@ extern "C" fn hook_realloc<const D: usize>(
     };
     // The old block ends here (a failed realloc keeps it, and it is then forgotten early: a
     // rare under-count, only when memory runs out).
-    forget(ptr);
-    let new = realloc(a.ctx, ptr, size);
-    if take(size) {
+    if D != RAW || !LOCAL.try_with(|l| l.nested.get()).unwrap_or(true) {
+        forget(ptr);
+    }
+    let (new, nested) = through::<D, _>(|| realloc(a.ctx, ptr, size));
+    if !nested && take(size) {
         record(new, size);
     }
     new
@@ -376,9 +412,11 @@ extern "C" fn hook_realloc<const D: usize>(
 
 extern "C" fn hook_free<const D: usize>(_ctx: *mut c_void, ptr: *mut c_void) {
     let a = saved(D);
-    forget(ptr);
+    if D != RAW || !LOCAL.try_with(|l| l.nested.get()).unwrap_or(true) {
+        forget(ptr);
+    }
     if let Some(free) = a.free {
-        free(a.ctx, ptr);
+        through::<D, _>(|| free(a.ctx, ptr));
     }
 }
 
@@ -402,6 +440,11 @@ extern "C" fn after_fork_in_child() {
     // Only the forking thread survives, perhaps with the lock held by a thread that no longer
     // exists: the child's hooks only forward from now on, and never take the lock.
     EPOCH.store(0, Ordering::Relaxed);
+}
+
+/// The session's epoch, when one is on.
+pub(crate) fn current_epoch() -> Option<u64> {
+    Some(EPOCH.load(Ordering::Relaxed)).filter(|&e| e != 0)
 }
 
 /// Installs the wrappers once.

@@ -44,6 +44,9 @@ pub struct Options {
     pub sample_interval: u64,
     /// How often the timeline records traced memory and RSS.
     pub timeline_interval: Duration,
+    /// Leave the caller's frames (and theirs) out of every stack: for a launcher that starts
+    /// profiling, then runs the program from the frame that called [`start`].
+    pub cut_caller_frames: bool,
 }
 
 impl Default for Options {
@@ -51,6 +54,7 @@ impl Default for Options {
         Options {
             sample_interval: DEFAULT_SAMPLE_INTERVAL,
             timeline_interval: Duration::from_millis(10),
+            cut_caller_frames: false,
         }
     }
 }
@@ -112,6 +116,19 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
         None => frames::layout_for_this_process().map_err(MemoryError::Unsupported)?,
     };
     let _ = hooks::LAYOUT.set(layout);
+    let base = match (options.cut_caller_frames, hooks::LAYOUT.get()) {
+        (true, Some(layout)) => {
+            let tstate = frames::this_thread_state();
+            if tstate.is_null() {
+                0
+            } else {
+                // SAFETY: our own live thread state (the GIL is held), the interpreter's layout.
+                unsafe { frames::current_frame(layout, tstate) }
+            }
+        }
+        _ => 0,
+    };
+    hooks::BASE_FRAME.store(base, Ordering::Relaxed);
     // SAFETY: the GIL is held (the token says so).
     unsafe { hooks::install() };
     hooks::begin(
@@ -150,7 +167,9 @@ fn profile_of(
     let process = builder.process(std::process::id(), None, Vec::new());
     let namer = |t: &ThreadInfo| {
         names(t.ident).unwrap_or_else(|| {
-            if t.native_id != 0 {
+            if let Some(name) = &t.name {
+                (name.clone(), false)
+            } else if t.native_id != 0 {
                 (format!("thread {}", t.native_id), false)
             } else {
                 ("<not a Python thread>".into(), false)
@@ -178,6 +197,9 @@ pub fn stop(_gil: &Gil, names: ThreadNames) -> Result<Profile, MemoryError> {
         return Err(MemoryError::NotActive);
     };
     let shared = hooks::end().ok_or(MemoryError::NotActive)?;
+    if let Some(t) = checkpointer().take() {
+        let _ = t.join();
+    }
     let elapsed = session.start.elapsed();
     let points = session.timeline.finish(session.start);
     Ok(profile_of(
@@ -238,4 +260,80 @@ pub fn reset_peak() -> Result<(), MemoryError> {
         .rec
         .reset_peak(shared.start.elapsed().as_nanos() as u64);
     Ok(())
+}
+
+/// Saves what was collected to `path` every `interval` while profiling goes on, from a plain
+/// thread (no GIL needed), so that a program killed outright still leaves a profile. Each
+/// checkpoint carries `meta` and a `checkpoint` counter (its number); the wait after one is at
+/// least 50 times what it took.
+pub fn set_checkpoints(path: std::path::PathBuf, interval: Duration, meta: Meta) {
+    let Some(epoch) = hooks::current_epoch() else {
+        return;
+    };
+    let (start, start_unix_ns) = match session().as_ref() {
+        Some(s) => (s.start, s.start_unix_ns),
+        None => return,
+    };
+    let thread = std::thread::Builder::new()
+        .name("pyrometer-memory-checkpoint".into())
+        .spawn(move || {
+            let mut written = 0u64;
+            let mut wait = interval;
+            loop {
+                let until = Instant::now() + wait;
+                while Instant::now() < until {
+                    if hooks::current_epoch() != Some(epoch) {
+                        return;
+                    }
+                    std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
+                }
+                let began = Instant::now();
+                let profile = {
+                    let mut guard = hooks::SHARED.lock();
+                    let Some(shared) = guard.as_mut().filter(|s| s.epoch == epoch) else {
+                        return;
+                    };
+                    shared.rec.allocated_bytes = hooks::FLUSHED_BYTES.load(Ordering::Relaxed);
+                    shared.rec.allocations = hooks::FLUSHED_COUNT.load(Ordering::Relaxed);
+                    profile_of(&shared.rec, start_unix_ns, start.elapsed(), &[], &|_| None)
+                };
+                let mut profile = profile;
+                written += 1;
+                let counters = std::mem::take(&mut profile.meta.counters);
+                profile.meta = Meta {
+                    mode: Mode::Memory,
+                    start_unix_ns,
+                    duration_ns: profile.meta.duration_ns,
+                    clock: profile.meta.clock.clone(),
+                    counters,
+                    notes: profile.meta.notes.clone(),
+                    ..meta.clone()
+                };
+                profile.meta.counters.push(pyrometer_profile::Counter {
+                    name: "checkpoint".into(),
+                    value: written,
+                });
+                if hooks::current_epoch() != Some(epoch) {
+                    return;
+                }
+                if let Err(e) = pyrometer_profile::pyro::write(&path, &profile) {
+                    eprintln!(
+                        "pyrometer: could not write a checkpoint to {}: {e}",
+                        path.display()
+                    );
+                }
+                wait = interval.max(began.elapsed() * 50);
+            }
+        });
+    if let Ok(t) = thread {
+        *checkpointer() = Some(t);
+    }
+}
+
+/// The checkpoint thread, joined when the session stops (so no checkpoint can land after the
+/// final profile).
+static CHECKPOINTER: Mutex<Option<std::thread::JoinHandle<()>>> = Mutex::new(None);
+
+fn checkpointer() -> std::sync::MutexGuard<'static, Option<std::thread::JoinHandle<()>>> {
+    CHECKPOINTER.lock().unwrap_or_else(|p| p.into_inner())
 }

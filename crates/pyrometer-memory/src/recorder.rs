@@ -54,6 +54,8 @@ struct Live {
 pub struct ThreadInfo {
     pub ident: u64,
     pub native_id: u64,
+    /// The `threading` name read when the thread was first seen.
+    pub name: Option<String>,
 }
 
 /// Traced memory now and at its peak, and allocation totals.
@@ -92,7 +94,8 @@ pub struct Recorder {
     nodes: Vec<Node>,
     node_index: FxHashMap<(NodeIdx, CodeIdx, u32), NodeIdx>,
     pub threads: Vec<ThreadInfo>,
-    thread_index: FxHashMap<u64, u32>,
+    /// By (ident, native id): pthread idents are reused as soon as a thread ends.
+    thread_index: FxHashMap<(u64, u64), u32>,
     sites: Vec<Site>,
     site_index: FxHashMap<(NodeIdx, u32), SiteIdx>,
     live: FxHashMap<usize, Live>,
@@ -107,6 +110,7 @@ pub struct Recorder {
     pub allocated_bytes: u64,
     pub allocations: u64,
     synthetic: FxHashMap<&'static str, CodeIdx>,
+    thread_names_tried: u32,
 }
 
 /// A new peak snapshot is taken when traced memory exceeds the last one by 1/64 (1.6 %):
@@ -136,6 +140,7 @@ impl Recorder {
             allocated_bytes: 0,
             allocations: 0,
             synthetic: FxHashMap::default(),
+            thread_names_tried: 0,
         }
     }
 
@@ -160,13 +165,29 @@ impl Recorder {
         c
     }
 
+    /// Whether the thread `t` was just added by [`Recorder::thread`] (its name not looked for).
+    pub fn is_new_thread(&self, t: u32) -> bool {
+        self.thread_names_tried <= t
+    }
+
+    pub fn set_thread_name(&mut self, t: u32, name: Option<String>) {
+        if let Some(info) = self.threads.get_mut(t as usize) {
+            info.name = name;
+        }
+        self.thread_names_tried = self.thread_names_tried.max(t + 1);
+    }
+
     pub fn thread(&mut self, ident: u64, native_id: u64) -> u32 {
-        if let Some(&t) = self.thread_index.get(&ident) {
+        if let Some(&t) = self.thread_index.get(&(ident, native_id)) {
             return t;
         }
-        self.threads.push(ThreadInfo { ident, native_id });
+        self.threads.push(ThreadInfo {
+            ident,
+            native_id,
+            name: None,
+        });
         let t = (self.threads.len() - 1) as u32;
-        self.thread_index.insert(ident, t);
+        self.thread_index.insert((ident, native_id), t);
         t
     }
 

@@ -23,6 +23,8 @@ struct ChildState {
     finished: bool,
     /// The program ended with an uncaught KeyboardInterrupt: die by SIGINT, as Python does.
     interrupted: bool,
+    /// Memory mode: the main thread's ident (for thread names).
+    memory_main: Option<u64>,
 }
 
 static STATE: Mutex<Option<ChildState>> = Mutex::new(None);
@@ -38,7 +40,8 @@ fn with_state<T>(f: impl FnOnce(&mut Option<ChildState>) -> T) -> T {
 /// `python` reports them; the tracer stays on until [`child_finish`] (threads still running
 /// and atexit callbacks are profiled too).
 #[pyfunction]
-#[pyo3(signature = (code, globals, out_dir, builtins, checkpoint_seconds=0.0, trace=true))]
+#[pyo3(signature = (code, globals, out_dir, builtins, checkpoint_seconds=0.0, trace=true, memory=None))]
+#[allow(clippy::too_many_arguments)]
 fn child_exec(
     py: Python<'_>,
     code: &Bound<'_, PyAny>,
@@ -47,6 +50,7 @@ fn child_exec(
     builtins: bool,
     checkpoint_seconds: f64,
     trace: bool,
+    memory: Option<u64>,
 ) -> PyResult<()> {
     let profile_path = out_dir.join("profile.pyro");
     with_state(|s| {
@@ -55,8 +59,34 @@ fn child_exec(
             pid: std::process::id(),
             finished: false,
             interrupted: false,
+            memory_main: memory.map(|_| crate::memory::main_thread_ident()),
         })
     });
+    if let Some(sample_interval) = memory {
+        // SAFETY: holding a `Python` token means the GIL is held.
+        let gil = unsafe { pyrometer_memory::Gil::assume() };
+        pyrometer_memory::start(
+            &gil,
+            pyrometer_memory::Options {
+                sample_interval,
+                cut_caller_frames: true,
+                ..Default::default()
+            },
+        )
+        .map_err(error)?;
+        if checkpoint_seconds > 0.0 {
+            let mut meta = pyrometer_profile::Meta {
+                mode: pyrometer_profile::Mode::Memory,
+                ..Default::default()
+            };
+            describe_meta(py, &mut meta);
+            pyrometer_memory::set_checkpoints(
+                profile_path.clone(),
+                std::time::Duration::from_secs_f64(checkpoint_seconds),
+                meta,
+            );
+        }
+    }
     if trace {
         tracer::start(&gil(py), tracer::Options { builtins }).map_err(error)?;
     }
@@ -98,15 +128,27 @@ fn child_exec(
 
 /// Stops the tracer and writes the profile, once, in the process that owns it.
 fn finish(py: Python<'_>) {
-    let Some((out_dir, interrupted)) = with_state(|s| match s {
+    let Some((out_dir, interrupted, memory_main)) = with_state(|s| match s {
         Some(s) if !s.finished && s.pid == std::process::id() => {
             s.finished = true;
-            Some((s.out_dir.clone(), s.interrupted))
+            Some((s.out_dir.clone(), s.interrupted, s.memory_main))
         }
         _ => None,
     }) else {
         return;
     };
+    if let Some(main_ident) = memory_main
+        && pyrometer_memory::is_active()
+    {
+        match crate::memory::stop_session(py, main_ident) {
+            Ok(profile) => {
+                if let Err(e) = pyro::write(&out_dir.join("profile.pyro"), &profile) {
+                    eprintln!("pyrometer: could not save the profile: {e}");
+                }
+            }
+            Err(e) => eprintln!("pyrometer: could not stop the memory profiler: {e}"),
+        }
+    }
     if tracer::is_active() {
         match tracer::stop(&gil(py)) {
             Ok(mut profile) => {

@@ -3,6 +3,7 @@
 
 mod bench;
 mod child;
+mod memory;
 mod sampling;
 
 use std::ffi::OsString;
@@ -360,5 +361,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     child::register(m)?;
     bench::register(m)?;
     sampling::register(m)?;
+    memory::register(m)?;
     Ok(())
 }

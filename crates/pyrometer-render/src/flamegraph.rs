@@ -38,7 +38,7 @@ impl Renderer for FlameGraph {
         ));
         opts.count_name = match metric {
             Metric::SelfTime => "ns".into(),
-            Metric::AllocBytes | Metric::RetainedBytes => "bytes".into(),
+            Metric::AllocBytes | Metric::RetainedBytes | Metric::PeakBytes => "bytes".into(),
             Metric::WallSamples | Metric::CpuSamples | Metric::GilSamples => "samples".into(),
             m => m.as_str().into(),
         };

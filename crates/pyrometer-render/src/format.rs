@@ -29,6 +29,30 @@ pub fn duration(ns: f64) -> String {
     }
 }
 
+/// Parses a size: a number of bytes with an optional K/M/G suffix (binary: `512K` = 524288,
+/// `1M`, `2MiB`, `64kb`), or `exact` / `0` for recording every allocation.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    if t == "exact" {
+        return Ok(0);
+    }
+    let digits_end = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(digits_end);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size (try 512K, 1M, or exact)"))?;
+    let shift = match unit.trim() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        _ => return Err(format!("'{text}' is not a size (try 512K, 1M, or exact)")),
+    };
+    n.checked_mul(1 << shift)
+        .filter(|&v| v <= 1 << 40)
+        .ok_or_else(|| format!("'{text}' is too large a sampling interval"))
+}
+
 /// A byte count in binary units.
 pub fn bytes(n: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -211,5 +235,15 @@ mod tests {
             short_path("/v/lib/python3.12/site-packages/numpy/core/x.py", None),
             "numpy/core/x.py"
         );
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("512K"), Ok(512 * 1024));
+        assert_eq!(parse_size("1MiB"), Ok(1 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("exact"), Ok(0));
+        assert_eq!(parse_size("0"), Ok(0));
+        assert!(parse_size("12Q").is_err() && parse_size("").is_err() && parse_size("-1").is_err());
     }
 }

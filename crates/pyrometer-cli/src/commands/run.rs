@@ -20,6 +20,9 @@ pub enum ModeArg {
     Sample,
     /// Exact calls and times per function (deterministic tracing, like cProfile)
     Trace,
+    /// Which lines allocate memory, what the peak is made of, and what is still alive at the
+    /// end (allocations sampled by bytes)
+    Memory,
 }
 
 #[derive(Args, Debug)]
@@ -43,6 +46,16 @@ pub struct RunArgs {
         help_heading = "Tracing"
     )]
     pub checkpoint: f64,
+    /// Memory mode: mean bytes between sampled allocations (512K, 1M, …); 0 or 'exact'
+    /// records every allocation (slower)
+    #[arg(
+        long,
+        value_name = "SIZE",
+        default_value = "64K",
+        value_parser = parse_memory_interval,
+        help_heading = "Memory"
+    )]
+    pub memory_interval: u64,
     /// The Python interpreter to run the program with [default: the one pyrometer runs in]
     #[arg(long, value_name = "PATH", help_heading = "Profiling")]
     pub python: Option<PathBuf>,
@@ -89,6 +102,10 @@ impl Drop for WorkDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+fn parse_memory_interval(s: &str) -> Result<u64, String> {
+    pyrometer_render::format::parse_size(s)
 }
 
 fn check_script(script: &str) -> Result<()> {
@@ -187,19 +204,27 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
     }
     let sampler_config = match args.mode {
         ModeArg::Sample => Some(args.sampling.config()?),
-        ModeArg::Trace => None,
+        ModeArg::Trace | ModeArg::Memory => None,
     };
+    let mut child_env = Vec::new();
+    if args.mode == ModeArg::Memory {
+        child_env.push((
+            "PYROMETER_CHILD_MEMORY_INTERVAL",
+            args.memory_interval.to_string(),
+        ));
+    }
     let work = WorkDir::create()?;
     let start_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let running = child::spawn(&Request {
         python: &python,
-        mode: if sampler_config.is_some() {
-            "sample"
-        } else {
-            "trace"
+        mode: match args.mode {
+            ModeArg::Sample => "sample",
+            ModeArg::Trace => "trace",
+            ModeArg::Memory => "memory",
         },
+        env: child_env,
         builtins: args.builtins,
         checkpoint_seconds: args.checkpoint,
         target: &target,

@@ -167,6 +167,7 @@ pub fn top(args: TopArgs, host: &Host) -> Result<i32> {
                 target: &target,
                 args: rest,
                 work_dir: &work,
+                env: Vec::new(),
             })?;
             let sampler = Sampler::attach_wait(running.pid(), config, Duration::from_secs(30))
                 .map_err(|e| sampling::sampler_error(&e))?;

@@ -1,5 +1,6 @@
 //! Terminal reports: the top tables, the call tree, and callers/callees of a function.
 
+mod memory;
 mod relations;
 mod table;
 mod tree;
@@ -7,6 +8,7 @@ mod tree;
 use std::fmt::Write as _;
 use std::io::Write;
 
+pub use memory::sparkline;
 pub use relations::{Relations, find_functions};
 pub use tree::CallTreeReport;
 
@@ -105,7 +107,7 @@ pub(crate) fn footer(profile: &Profile, metric: Metric, style: Style) -> String 
     let mut out = String::new();
     // Only counters that tell something went wrong (dropped, late, read errors, …) are shown;
     // these describe the run instead.
-    const DESCRIPTIVE: [&str; 11] = [
+    const DESCRIPTIVE: [&str; 18] = [
         "threads",
         "functions",
         "unmatched_returns",
@@ -117,6 +119,14 @@ pub(crate) fn footer(profile: &Profile, metric: Metric, style: Style) -> String 
         "syscalls",
         "stat_reads",
         "processes",
+        // Memory profiles.
+        "sample_interval_bytes",
+        "allocated_bytes",
+        "allocations",
+        "peak_bytes",
+        "peak_at_ns",
+        "current_bytes",
+        "peak_snapshot_bytes",
     ];
     let mut facts: Vec<String> = meta
         .counters
@@ -190,6 +200,10 @@ impl Renderer for TopReport {
         out: &mut dyn Write,
     ) -> Result<(), RenderError> {
         let style = Style::new(options.color);
+        if profile.meta.mode == Mode::Memory && options.metric.is_none() {
+            out.write_all(memory::report(profile, options, style).as_bytes())?;
+            return Ok(());
+        }
         let metric = match report_metric(profile, options) {
             Ok(metric) => metric,
             Err(RenderError::Empty(_)) => {
