@@ -1,9 +1,12 @@
 """Sampling cost: pyperformance workloads run bare, under `pyrometer run` (sampling, the
 default) and under `py-spy record --nonblocking`, at 100 Hz, 1 kHz and 10 kHz, interleaved.
 
-Two figures per tool and rate:
+Three figures per tool and rate:
 - the program's slowdown: the workload's own time (measured inside it by the pyperf stand-in in
   tests/pyperf_shim) against the bare run's, medians over the runs;
+- the same for the workload's CPU time: what reading the program's memory costs it (caches,
+  page-table locks) without the wait for a CPU that a sampler competing for a core adds. On a
+  busy machine the wall figure is mostly the machine's noise and this one is the signal;
 - the sampler's CPU per sample: the CPU time of the whole process tree (from the kernel's
   accounting of finished children) minus the program's own CPU time (measured inside it), less
   what the tool costs around a program that only sleeps (start-up, shut-down), divided by the
@@ -108,9 +111,10 @@ def run_once(tool: str, rate: int, script: Path, loops: int, out_dir: Path) -> d
     tree_cpu = children_cpu() - before
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} {script.parent.name} failed:\n{proc.stderr[-2000:]}")
-    work, program_cpu = (float(x) for x in times.read_text().split()[:2])
+    work, program_cpu, work_cpu = (float(x) for x in times.read_text().split()[:3])
     return {
         "work": work,
+        "work_cpu": work_cpu,
         "wall": wall,
         "tree_cpu": tree_cpu,
         "program_cpu": program_cpu,
@@ -125,7 +129,7 @@ def launcher_run(tool: str, rate: int, out_dir: Path) -> tuple[float, int]:
         "import os, time\n"
         "time.sleep(0.1)\n"
         "with open(os.environ['PYROMETER_BENCH_TIMES'], 'a') as f:\n"
-        "    f.write(f'0 {time.process_time()!r}\\n')\n"
+        "    f.write(f'0 {time.process_time()!r} 0\\n')\n"
     )
     runs = [run_once(tool, rate, idle, 1, out_dir) for _ in range(3)]
     return (
@@ -163,18 +167,20 @@ def main() -> None:
                     r = run_once(tool, rate, script, loops, out_dir)
                     results.setdefault((tool, rate), {}).setdefault(name, []).append(r)
             bare = statistics.median(x["work"] for x in results[("bare", 0)][name])
+            bare_cpu = statistics.median(x["work_cpu"] for x in results[("bare", 0)][name])
             line = [f"{name:12} bare {bare:.3f}s"]
             for rate in rates:
                 for tool in tools:
                     work = statistics.median(x["work"] for x in results[(tool, rate)][name])
-                    line.append(f"{tool}@{rate} {work / bare:.3f}x")
+                    cpu = statistics.median(x["work_cpu"] for x in results[(tool, rate)][name])
+                    line.append(f"{tool}@{rate} {work / bare:.3f}x/{cpu / bare_cpu:.3f}x")
             print("  ".join(line), flush=True)
 
-    def slowdown(tool: str, rate: int) -> tuple[float, float]:
+    def slowdown(tool: str, rate: int, key: str = "work") -> tuple[float, float]:
         ratios = []
         for name in workloads:
-            bare = statistics.median(x["work"] for x in results[("bare", 0)][name])
-            ratios.append(statistics.median(x["work"] for x in results[(tool, rate)][name]) / bare)
+            bare = statistics.median(x[key] for x in results[("bare", 0)][name])
+            ratios.append(statistics.median(x[key] for x in results[(tool, rate)][name]) / bare)
         return statistics.median(ratios), max(ratios)
 
     def per_sample_us(tool: str, rate: int) -> tuple[float | None, float]:
@@ -192,17 +198,23 @@ def main() -> None:
 
     lines = [
         f"Sampling cost on CPython {platform.python_version()} ({platform.machine()}, {os.cpu_count()} CPUs), "
-        f"{args.runs} interleaved runs of {', '.join(workloads)}; py-spy with --nonblocking.",
+        f"{args.runs} interleaved runs of {', '.join(workloads)}; py-spy with --nonblocking; "
+        f"load average at the end {os.getloadavg()[0]:.1f}.",
         "",
-        "| tool | rate asked | slowdown (median / worst) | samples/s achieved | sampler CPU per sample |",
-        "|---|---:|---:|---:|---:|",
+        "| tool | rate asked | slowdown, wall (median / worst) | slowdown, CPU (median / worst) "
+        "| samples/s achieved | sampler CPU per sample |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for rate in rates:
         for tool in tools:
             med, worst = slowdown(tool, rate)
+            cpu_med, cpu_worst = slowdown(tool, rate, "work_cpu")
             cost, achieved = per_sample_us(tool, rate)
             cost_text = f"{cost:.0f} µs" if cost is not None else "n/a"
-            lines.append(f"| {tool} | {rate} Hz | {med:.3f}x / {worst:.3f}x | {achieved:.0f} | {cost_text} |")
+            lines.append(
+                f"| {tool} | {rate} Hz | {med:.3f}x / {worst:.3f}x | {cpu_med:.3f}x / {cpu_worst:.3f}x "
+                f"| {achieved:.0f} | {cost_text} |"
+            )
     table = "\n".join(lines)
     print()
     print(table)

@@ -2,8 +2,8 @@
 number of loops (``PYROMETER_BENCH_LOOPS``, default 1): no worker processes, no calibration.
 The exactness tests and the overhead benchmark put it first on ``PYTHONPATH`` so that the same
 deterministic work runs bare, under cProfile and under pyrometer. With
-``PYROMETER_BENCH_TIMES=FILE``, the seconds the benchmark's work took, and the process's CPU
-seconds so far, are appended to FILE."""
+``PYROMETER_BENCH_TIMES=FILE``, the seconds the benchmark's work took, the process's CPU
+seconds so far, and the CPU seconds of the work itself are appended to FILE."""
 
 import argparse
 import asyncio
@@ -22,13 +22,15 @@ def _loops() -> int:
 class _timed:
     def __enter__(self):
         self.start = time.perf_counter()
+        self.start_cpu = time.process_time()
 
     def __exit__(self, *exc):
         path = os.environ.get("PYROMETER_BENCH_TIMES")
         if path and exc[0] is None:
-            # The work's wall time, then the program's CPU time so far.
+            # The work's wall time, the program's CPU time so far, the work's CPU time.
+            cpu = time.process_time()
             with open(path, "a") as f:
-                f.write(f"{time.perf_counter() - self.start!r} {time.process_time()!r}\n")
+                f.write(f"{time.perf_counter() - self.start!r} {cpu!r} {cpu - self.start_cpu!r}\n")
 
 
 class Runner:
