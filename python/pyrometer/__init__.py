@@ -30,6 +30,7 @@ from pyrometer._native import ProfileData, PyrometerError, __version__
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from pyrometer import bench
+    from pyrometer._lines import LineProfiler, LineStats, lines
     from pyrometer.bench import BenchResult, Comparison, compare, timeit
     from pyrometer.memory import MemoryLimitExceeded, limit_memory
     from pyrometer.profiler import MemorySite, Profile, Session, profile
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BenchResult",
     "Comparison",
+    "LineProfiler",
+    "LineStats",
     "MemoryLimitExceeded",
     "MemorySite",
     "Profile",
@@ -47,6 +50,7 @@ __all__ = [
     "bench",
     "compare",
     "limit_memory",
+    "lines",
     "load",
     "profile",
     "timeit",
@@ -57,6 +61,7 @@ __all__ = [
 _LAZY = {"MemorySite", "Profile", "Session", "profile"}
 _LAZY_MEMORY = {"MemoryLimitExceeded", "limit_memory"}
 _LAZY_BENCH = {"BenchResult", "Comparison", "bench", "compare", "timeit"}
+_LAZY_LINES = {"LineProfiler", "LineStats", "lines"}
 
 
 def __getattr__(name: str) -> object:
@@ -68,6 +73,10 @@ def __getattr__(name: str) -> object:
         from pyrometer import memory
 
         return getattr(memory, name)
+    if name in _LAZY_LINES:
+        from pyrometer import _lines
+
+        return getattr(_lines, name)
     if name in _LAZY_BENCH:
         import importlib
 

@@ -55,6 +55,31 @@ def _module_code(work_dir: str, name: str, globals_: dict) -> object:
     return code
 
 
+def _start_lines(work_dir: str, kind: str, target: str, path: str) -> None:
+    """Lines mode: measures the program's own code (files under its directory, or what the
+    --include/--exclude globs say, or only @profile functions) and provides ``profile``."""
+    import builtins
+
+    from pyrometer import _lines, _native
+
+    env = os.environ
+    include = [p for p in env.pop("PYROMETER_CHILD_INCLUDE", "").split("\n") if p]
+    exclude = [p for p in env.pop("PYROMETER_CHILD_EXCLUDE", "").split("\n") if p]
+    decorated = env.pop("PYROMETER_CHILD_DECORATED", "0") == "1"
+    if os.path.isdir(path):
+        roots = [path, os.path.realpath(path)]
+    else:
+        roots = [os.path.dirname(path), os.path.dirname(os.path.realpath(path))]
+    files, sources = (["<string>"], [("<string>", target)]) if kind == "code" else ([], [])
+    # The standard library and pyrometer itself are never measured unless --include names them.
+    excluded = [os.path.dirname(os.__file__), os.path.dirname(_native.__file__)]
+    try:
+        _native.child_lines_start(roots, files, include, exclude, excluded, sources, decorated)
+    except _native.PyrometerError as e:
+        _fail(work_dir, str(e))
+    builtins.profile = _lines.profile
+
+
 def main() -> None:
     env = os.environ
     work_dir = env.pop("PYROMETER_CHILD_DIR")
@@ -126,6 +151,8 @@ def main() -> None:
         if _signal.getsignal(signum) == _signal.SIG_DFL:
             _signal.signal(signum, _native.child_signal)
     os._exit = _native.child_os_exit
+    if mode == "lines":
+        _start_lines(work_dir, kind, target, path if kind == "script" else os.getcwd())
     with open(os.path.join(work_dir, "started"), "w"):
         pass
     _native.child_exec(code, globals_, work_dir, builtins, checkpoint, trace, memory)

@@ -72,6 +72,10 @@ pub(crate) fn parse_sort(s: &str) -> Result<SortKey, String> {
     })
 }
 
+pub(crate) fn parse_unit(s: &str) -> Result<f64, String> {
+    pyrometer_render::text::lines::parse_unit(s)
+}
+
 pub(crate) fn parse_format(s: &str) -> Result<Format, String> {
     Format::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
@@ -108,6 +112,10 @@ pub struct ReportArgs {
     /// In the call tree, hide calls under this percentage of the total
     #[arg(long, value_name = "PERCENT", help_heading = "Report")]
     pub min_share: Option<f64>,
+    /// Line-level reports: the unit of the Time and Per Hit columns: s, ms, us, ns or seconds
+    /// as a number (1e-6) [default: us]
+    #[arg(long, value_name = "UNIT", value_parser = parse_unit, help_heading = "Report")]
+    pub unit: Option<f64>,
     /// Colour in the terminal report
     #[arg(long, value_enum, default_value_t = ColorArg::Auto, help_heading = "Report")]
     pub color: ColorArg,

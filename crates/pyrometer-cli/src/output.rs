@@ -34,6 +34,7 @@ pub fn render_options(
         color,
         base_dir: Some(cwd.to_string_lossy().into_owned()),
         metric: report_metric(profile, report.idle),
+        unit: report.unit,
         ..RenderOptions::default()
     }
 }
@@ -106,8 +107,31 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
+/// A line-level profile exports as JSON or text: the other formats describe call paths, which
+/// it does not record.
+pub fn check_lines_export(format: Format) -> Result<()> {
+    if matches!(format, Format::Json | Format::Text) {
+        return Ok(());
+    }
+    Err(user_error(format!(
+        "a line-level profile cannot be written as {}: it records lines, not call paths",
+        format.name()
+    ))
+    .hint("export it as .json (pyrometer view reads it) or .txt")
+    .into())
+}
+
 /// The report the flags ask for: callers/callees, the call tree, or the top tables.
 pub fn print_report(profile: &Profile, report: &ReportArgs, options: &RenderOptions) -> Result<()> {
+    if profile.meta.mode == Mode::Lines
+        && (report.tree || report.callers.is_some() || report.callees.is_some())
+    {
+        return Err(user_error(
+            "--tree, --callers and --callees need call paths, which a line-level profile does not record",
+        )
+        .hint("run with --mode trace for them")
+        .into());
+    }
     let relations;
     let renderer: &dyn Renderer = if report.callers.is_some() || report.callees.is_some() {
         let query = report
@@ -153,6 +177,9 @@ pub fn print_report(profile: &Profile, report: &ReportArgs, options: &RenderOpti
 
 /// Writes one format to stdout (`view --format collapsed | flamegraph.pl`).
 pub fn print_format(profile: &Profile, format: Format, options: &RenderOptions) -> Result<()> {
+    if profile.meta.mode == Mode::Lines {
+        check_lines_export(format)?;
+    }
     if format.is_binary() && std::io::stdout().is_terminal() {
         return Err(user_error(format!(
             "{} output is binary; send it to a file with --export FILE",
@@ -195,6 +222,9 @@ pub fn write_exports(
     };
     for path in &export.exports {
         let format = export_format(path, export.format)?;
+        if profile.meta.mode == Mode::Lines {
+            check_lines_export(format)?;
+        }
         pyrometer_render::render_to_file(format, profile, &file_options, path).map_err(
             |e| match e {
                 RenderError::Io(io) => anyhow::Error::from(user_error(format!(

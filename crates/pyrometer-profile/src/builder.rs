@@ -181,20 +181,15 @@ impl ProfileBuilder {
         *cell = cell.saturating_add(value);
     }
 
-    /// Keeps the text of lines `first_line…` of `file` (once per file and first line).
+    /// Keeps the text of lines `first_line…` of `file` (once per file, first line and length:
+    /// a function's block, so nested blocks that start on the same line are kept apart).
     pub fn source(&mut self, file: &str, first_line: u32, lines: &[&str]) {
         let file = self.intern(file);
-        if self
-            .profile
-            .sources
-            .iter()
-            .any(|s| s.file == file && s.first_line == first_line && s.lines.len() >= lines.len())
-        {
+        if self.profile.sources.iter().any(|s| {
+            s.file == file && s.first_line == first_line && s.lines.len() == lines.len()
+        }) {
             return;
         }
-        self.profile
-            .sources
-            .retain(|s| !(s.file == file && s.first_line == first_line));
         let lines = lines.iter().map(|l| self.intern(l)).collect();
         self.profile.sources.push(Source {
             file,

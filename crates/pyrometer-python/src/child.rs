@@ -149,8 +149,15 @@ fn finish(py: Python<'_>) {
             Err(e) => eprintln!("pyrometer: could not stop the memory profiler: {e}"),
         }
     }
-    if tracer::is_active() {
-        match tracer::stop(&gil(py)) {
+    let stopped = if tracer::is_active() {
+        Some(tracer::stop(&gil(py)))
+    } else if tracer::lines::is_active() {
+        Some(tracer::lines::stop(&gil(py)))
+    } else {
+        None
+    };
+    if let Some(stopped) = stopped {
+        match stopped {
             Ok(mut profile) => {
                 describe_run(py, &mut profile);
                 if let Err(e) = pyro::write(&out_dir.join("profile.pyro"), &profile) {
@@ -187,6 +194,7 @@ fn child_finish(py: Python<'_>) {
 #[pyfunction]
 fn child_forget(py: Python<'_>) {
     tracer::forget_after_fork(&gil(py));
+    tracer::lines::forget_after_fork(&gil(py));
 }
 
 /// Stands in for `os._exit`: saves the profile, then exits at once as `os._exit` does.

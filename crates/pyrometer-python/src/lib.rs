@@ -3,6 +3,7 @@
 
 mod bench;
 mod child;
+mod lines;
 mod memory;
 mod sampling;
 
@@ -359,6 +360,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ProfileData>()?;
     m.add_class::<Tracer>()?;
     child::register(m)?;
+    lines::register(m)?;
     bench::register(m)?;
     sampling::register(m)?;
     memory::register(m)?;

@@ -148,6 +148,8 @@ pub struct RenderOptions {
     pub max_depth: usize,
     /// A title for graphical outputs.
     pub title: Option<String>,
+    /// Line-level reports: seconds per unit of the Time and Per Hit columns (1e-6 if `None`).
+    pub unit: Option<f64>,
 }
 
 impl Default for RenderOptions {
@@ -162,6 +164,7 @@ impl Default for RenderOptions {
             min_share: 0.5,
             max_depth: 64,
             title: None,
+            unit: None,
         }
     }
 }

@@ -17,6 +17,7 @@
 mod checkpoint;
 pub mod clock;
 mod hooks;
+pub mod lines;
 mod names;
 mod py;
 mod snapshot;
@@ -172,7 +173,7 @@ static LAST: GilCell<LastThread> = GilCell(UnsafeCell::new(LastThread {
 
 /// A number unique to the running thread among live threads: its thread pointer.
 #[inline(always)]
-fn thread_pointer() -> usize {
+pub(crate) fn thread_pointer() -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         let p: usize;

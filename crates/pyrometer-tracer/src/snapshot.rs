@@ -39,7 +39,7 @@ pub(crate) fn find_thread_object(gil: &Gil, ident: u64) -> *mut PyObject {
 
 /// The name of a thread: from its `threading.Thread` object's `_name` (a plain attribute, so no
 /// Python code runs), or made up from its ident.
-fn thread_name(gil: &Gil, thread: *mut PyObject, ident: u64, main_ident: u64) -> String {
+pub(crate) fn thread_name(gil: &Gil, thread: *mut PyObject, ident: u64, main_ident: u64) -> String {
     if !thread.is_null()
         && let Some(name) = py::attr_string(gil, thread, "_name")
     {
@@ -52,7 +52,7 @@ fn thread_name(gil: &Gil, thread: *mut PyObject, ident: u64, main_ident: u64) ->
     }
 }
 
-fn main_thread_ident(gil: &Gil) -> u64 {
+pub(crate) fn main_thread_ident(gil: &Gil) -> u64 {
     let Some(threading) = py::imported(gil, "threading") else {
         return main_ident_without_threading(gil);
     };

@@ -20,6 +20,8 @@ pub enum ModeArg {
     Sample,
     /// Exact calls and times per function (deterministic tracing, like cProfile)
     Trace,
+    /// Exact hits and time per line of your own code (like line_profiler/kernprof)
+    Lines,
     /// Which lines allocate memory, what the peak is made of, and what is still alive at the
     /// end (allocations sampled by bytes)
     Memory,
@@ -56,6 +58,18 @@ pub struct RunArgs {
         help_heading = "Memory"
     )]
     pub memory_interval: u64,
+    /// Lines mode: measure files matching GLOB (repeatable) instead of every file under the
+    /// program's directory; a pattern without '/' matches any path component ('app', '*.py'),
+    /// one with '/' a path from the working directory ('src/app/**')
+    #[arg(long, value_name = "GLOB", help_heading = "Lines")]
+    pub include: Vec<String>,
+    /// Lines mode: do not measure files matching GLOB (repeatable)
+    #[arg(long, value_name = "GLOB", help_heading = "Lines")]
+    pub exclude: Vec<String>,
+    /// Lines mode: measure only functions decorated with @profile (a builtin in lines mode,
+    /// as under kernprof) or @pyrometer.lines
+    #[arg(long, help_heading = "Lines")]
+    pub decorated: bool,
     /// The Python interpreter to run the program with [default: the one pyrometer runs in]
     #[arg(long, value_name = "PATH", help_heading = "Profiling")]
     pub python: Option<PathBuf>,
@@ -173,10 +187,40 @@ fn traced_profile(left: &Leftovers, outcome: &Outcome) -> Result<Profile> {
     Ok(profile)
 }
 
+/// Lines mode's settings for the child, checked: `--include`/`--exclude`/`--decorated` only
+/// with `--mode lines`, and exports in formats that can hold line figures.
+fn lines_request(args: &RunArgs) -> Result<Vec<(&'static str, String)>> {
+    if args.mode != ModeArg::Lines {
+        if !args.include.is_empty() || !args.exclude.is_empty() || args.decorated {
+            return Err(user_error("--include, --exclude and --decorated apply to --mode lines")
+                .hint("pyrometer run --mode lines --include 'src/**' script.py")
+                .into());
+        }
+        return Ok(Vec::new());
+    }
+    for pattern in args.include.iter().chain(&args.exclude) {
+        if pattern.trim().is_empty() || pattern.contains('\n') {
+            return Err(user_error(format!("'{pattern}' is not a file pattern")).into());
+        }
+    }
+    for path in &args.export.exports {
+        output::check_lines_export(output::export_format(path, args.export.format)?)?;
+    }
+    Ok(vec![
+        ("PYROMETER_CHILD_INCLUDE", args.include.join("\n")),
+        ("PYROMETER_CHILD_EXCLUDE", args.exclude.join("\n")),
+        (
+            "PYROMETER_CHILD_DECORATED",
+            if args.decorated { "1" } else { "0" }.into(),
+        ),
+    ])
+}
+
 pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let settings = Settings::load(&cwd)?;
     output::check_exports(&args.export)?;
+    let lines_env = lines_request(&args)?;
     let (target, program_args) = match (args.module, args.code) {
         (Some(module), _) => (Target::Module(module), args.target),
         (None, Some(code)) => (Target::Code(code), args.target),
@@ -202,17 +246,17 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
         ))
         .into());
     }
-    let sampler_config = match args.mode {
-        ModeArg::Sample => Some(args.sampling.config()?),
-        ModeArg::Trace | ModeArg::Memory => None,
-    };
-    let mut child_env = Vec::new();
+    let mut child_env = lines_env;
     if args.mode == ModeArg::Memory {
         child_env.push((
             "PYROMETER_CHILD_MEMORY_INTERVAL",
             args.memory_interval.to_string(),
         ));
     }
+    let sampler_config = match args.mode {
+        ModeArg::Sample => Some(args.sampling.config()?),
+        ModeArg::Trace | ModeArg::Memory | ModeArg::Lines => None,
+    };
     let work = WorkDir::create()?;
     let start_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -223,6 +267,7 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
             ModeArg::Sample => "sample",
             ModeArg::Trace => "trace",
             ModeArg::Memory => "memory",
+            ModeArg::Lines => "lines",
         },
         env: child_env,
         builtins: args.builtins,

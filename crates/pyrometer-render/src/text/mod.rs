@@ -1,5 +1,6 @@
 //! Terminal reports: the top tables, the call tree, and callers/callees of a function.
 
+pub mod lines;
 mod memory;
 mod relations;
 mod table;
@@ -8,6 +9,7 @@ mod tree;
 use std::fmt::Write as _;
 use std::io::Write;
 
+pub use lines::LineReport;
 pub use memory::sparkline;
 pub use relations::{Relations, find_functions};
 pub use tree::CallTreeReport;
@@ -199,6 +201,9 @@ impl Renderer for TopReport {
         options: &RenderOptions,
         out: &mut dyn Write,
     ) -> Result<(), RenderError> {
+        if profile.meta.mode == Mode::Lines {
+            return LineReport.render(profile, options, out);
+        }
         let style = Style::new(options.color);
         if profile.meta.mode == Mode::Memory && options.metric.is_none() {
             out.write_all(memory::report(profile, options, style).as_bytes())?;
