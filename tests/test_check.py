@@ -195,7 +195,7 @@ def test_explain_and_list_rules(pyrometer, tmp_path):
     listing = pyrometer("check", "--list-rules")
     assert listing.returncode == 0
     lines = listing.stdout.splitlines()
-    assert len(lines) == 34
+    assert len(lines) == 35
     assert lines[0].startswith("PYR101  on   string-concat-in-loop")
     assert any(line.startswith("PYR206  off") for line in lines)
     rules = json.loads(pyrometer("check", "--list-rules", "--format", "json").stdout)
