@@ -16,10 +16,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyrometer
 import pytest
 from conftest import SCRIPTS, base_env
-
-import pyrometer
 from pyrometer import _native
 
 MiB = 1024 * 1024
@@ -134,8 +133,8 @@ def test_leaks_show_and_freed_memory_does_not(pyrometer, tmp_path):
     assert within(allocated[marks["TRANSIENT"]][0], 64 * MiB, 1.0)
     # The scratch lists are freed: what a few unlucky samples could still show is tiny.
     assert retained.get(marks["FREED"], (0, 0))[0] < 0.02 * allocated[marks["FREED"]][0]
-    # 20,000 strings of 144 characters (plus the list that holds them).
-    truth = 20_000 * sys.getsizeof("request %08d " % 1 * 8)
+    # 20,000 strings of 136 characters (plus the list that holds them).
+    truth = 20_000 * sys.getsizeof(f"request {1:08d} " * 8)
     assert within(retained[marks["LEAK"]][0], truth, 500 * math.sqrt(64 * 1024 / truth))
 
 
@@ -149,7 +148,7 @@ def test_threads_are_attributed(pyrometer, tmp_path):
     strings, locations, stacks = exported["strings"], exported["locations"], exported["stacks"]
     column = next(c["values"] for c in exported["samples"]["columns"] if c["metric"] == "alloc_bytes")
     per = {}
-    for stack, thread, value in zip(exported["samples"]["stack"], exported["samples"]["thread"], column):
+    for stack, thread, value in zip(exported["samples"]["stack"], exported["samples"]["thread"], column, strict=True):
         loc = locations[stacks[stack]["location"]]
         frame = exported["frames"][loc["frame"]]
         if strings[frame["file"]] == str(script):

@@ -49,7 +49,7 @@ class MemoryLimitExceeded(AssertionError):
     """The peak of memory allocated inside a ``limit_memory`` block exceeded its limit."""
 
 
-class limit_memory:  # noqa: N801 (used like a function: `with limit_memory("24 MB"):`)
+class limit_memory:
     """Fails (``MemoryLimitExceeded``) when the memory allocated inside the block and alive at
     the same time peaks above ``limit``: ``with pyrometer.limit_memory("24 MB"): ...`` or
     ``@pyrometer.limit_memory("24 MB")``. The message names the lines that held the most at
@@ -76,8 +76,7 @@ class limit_memory:  # noqa: N801 (used like a function: `with limit_memory("24 
         if exc_type is not None or self.peak <= self.limit:
             return
         lines = [
-            f"  {_bytes(site.size)} at {site.file}:{site.line} ({site.function})"
-            for site in session.top(5, by="peak")
+            f"  {_bytes(site.size)} at {site.file}:{site.line} ({site.function})" for site in session.top(5, by="peak")
         ]
         held = "\nheld at the peak by:\n" + "\n".join(lines) if lines else ""
         raise MemoryLimitExceeded(

@@ -4,7 +4,7 @@ history = []
 
 
 def handle(i):
-    history.append("request %08d " % i * 8)  # LEAK
+    history.append(f"request {i:08d} " * 8)  # LEAK
     scratch = [i] * 1000  # FREED
     return len(scratch)
 

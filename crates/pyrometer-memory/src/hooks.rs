@@ -162,30 +162,23 @@ pub(crate) fn flush_this_thread() {
     let _ = LOCAL.try_with(flush);
 }
 
-/// Called for every allocation of `size` bytes: true when it is to be sampled.
+/// The hot path of an allocation of `size` bytes on this thread: true when it is to be
+/// sampled. `epoch` is the session's (non-zero).
 #[inline(always)]
-fn take(size: usize) -> bool {
-    let epoch = EPOCH.load(Ordering::Relaxed);
-    if epoch == 0 {
-        return false;
+fn take(l: &Local, epoch: u64, size: usize) -> bool {
+    if l.epoch.get() != epoch || l.busy.get() {
+        return slow_take(l, epoch, size);
     }
-    LOCAL
-        .try_with(|l| {
-            if l.epoch.get() != epoch || l.busy.get() {
-                return slow_take(l, epoch, size);
-            }
-            l.bytes.set(l.bytes.get().wrapping_add(size as u64));
-            l.count.set(l.count.get() + 1);
-            let left = l.countdown.get() - size as i64;
-            if left > 0 {
-                l.countdown.set(left);
-                false
-            } else {
-                l.countdown.set(draw(l));
-                true
-            }
-        })
-        .unwrap_or(false)
+    l.bytes.set(l.bytes.get().wrapping_add(size as u64));
+    l.count.set(l.count.get() + 1);
+    let left = l.countdown.get() - size as i64;
+    if left > 0 {
+        l.countdown.set(left);
+        false
+    } else {
+        l.countdown.set(draw(l));
+        true
+    }
 }
 
 fn draw(l: &Local) -> i64 {
@@ -342,34 +335,52 @@ fn forget_slow(ptr: usize) {
 
 // ---- the wrappers -------------------------------------------------------------------------
 
-/// Calls the wrapped allocator: RAW calls made from inside a MEM or OBJ wrapper (pymalloc
-/// passing a large request on) are not seen again. Returns `None` for such a nested call.
-#[inline(always)]
-fn through<const D: usize, T>(call: impl FnOnce() -> T) -> (T, bool) {
-    if D == RAW {
-        let nested = LOCAL.try_with(|l| l.nested.get()).unwrap_or(true);
-        return (call(), nested);
-    }
-    let outer = LOCAL.try_with(|l| l.nested.replace(true)).unwrap_or(true);
-    let r = call();
-    if !outer {
-        let _ = LOCAL.try_with(|l| l.nested.set(false));
-    }
-    (r, false)
-}
-
 const RAW: usize = 0;
+
+/// Runs an allocating call of the wrapped allocator of domain `D` and decides whether the
+/// block it returns is sampled, with one thread-local access. RAW calls made from inside a
+/// MEM or OBJ wrapper (pymalloc passing a large request on) are not counted again.
+#[inline(always)]
+fn allocate<const D: usize>(size: usize, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    if epoch == 0 {
+        return call();
+    }
+    let mut call = Some(call);
+    let result = LOCAL.try_with(|l| {
+        let Some(call) = call.take() else {
+            return (null_mut(), false);
+        };
+        if D == RAW {
+            if l.nested.get() {
+                return (call(), false);
+            }
+            let ptr = call();
+            (ptr, take(l, epoch, size))
+        } else {
+            let outer = l.nested.replace(true);
+            let ptr = call();
+            l.nested.set(outer);
+            (ptr, !outer && take(l, epoch, size))
+        }
+    });
+    let (ptr, sampled) = match result {
+        Ok(r) => r,
+        // Thread-local storage is gone (the thread is ending): just allocate.
+        Err(_) => (call.take().map_or(null_mut(), |c| c()), false),
+    };
+    if sampled {
+        record(ptr, size);
+    }
+    ptr
+}
 
 extern "C" fn hook_malloc<const D: usize>(_ctx: *mut c_void, size: usize) -> *mut c_void {
     let a = saved(D);
     let Some(malloc) = a.malloc else {
         return null_mut();
     };
-    let (ptr, nested) = through::<D, _>(|| malloc(a.ctx, size));
-    if !nested && take(size) {
-        record(ptr, size);
-    }
-    ptr
+    allocate::<D>(size, || malloc(a.ctx, size))
 }
 
 extern "C" fn hook_calloc<const D: usize>(
@@ -381,12 +392,7 @@ extern "C" fn hook_calloc<const D: usize>(
     let Some(calloc) = a.calloc else {
         return null_mut();
     };
-    let (ptr, nested) = through::<D, _>(|| calloc(a.ctx, nelem, elsize));
-    let size = nelem.saturating_mul(elsize);
-    if !nested && take(size) {
-        record(ptr, size);
-    }
-    ptr
+    allocate::<D>(nelem.saturating_mul(elsize), || calloc(a.ctx, nelem, elsize))
 }
 
 extern "C" fn hook_realloc<const D: usize>(
@@ -399,24 +405,17 @@ extern "C" fn hook_realloc<const D: usize>(
         return null_mut();
     };
     // The old block ends here (a failed realloc keeps it, and it is then forgotten early: a
-    // rare under-count, only when memory runs out).
-    if D != RAW || !LOCAL.try_with(|l| l.nested.get()).unwrap_or(true) {
-        forget(ptr);
-    }
-    let (new, nested) = through::<D, _>(|| realloc(a.ctx, ptr, size));
-    if !nested && take(size) {
-        record(new, size);
-    }
-    new
+    // rare under-count, only when memory runs out). A nested RAW call finds nothing to
+    // forget: the outer wrapper already did.
+    forget(ptr);
+    allocate::<D>(size, || realloc(a.ctx, ptr, size))
 }
 
 extern "C" fn hook_free<const D: usize>(_ctx: *mut c_void, ptr: *mut c_void) {
     let a = saved(D);
-    if D != RAW || !LOCAL.try_with(|l| l.nested.get()).unwrap_or(true) {
-        forget(ptr);
-    }
+    forget(ptr);
     if let Some(free) = a.free {
-        through::<D, _>(|| free(a.ctx, ptr));
+        free(a.ctx, ptr);
     }
 }
 
