@@ -392,7 +392,9 @@ extern "C" fn hook_calloc<const D: usize>(
     let Some(calloc) = a.calloc else {
         return null_mut();
     };
-    allocate::<D>(nelem.saturating_mul(elsize), || calloc(a.ctx, nelem, elsize))
+    allocate::<D>(nelem.saturating_mul(elsize), || {
+        calloc(a.ctx, nelem, elsize)
+    })
 }
 
 extern "C" fn hook_realloc<const D: usize>(
