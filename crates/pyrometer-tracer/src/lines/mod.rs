@@ -590,7 +590,10 @@ pub fn snapshot(gil: &Gil) -> Result<Profile, TracerError> {
             }
         }
     }
+    // Building may run Python code (linecache): no hook may touch the state meanwhile.
+    let recording = RECORDING.swap(false, Ordering::Relaxed);
     let profile = build::build(gil, state);
+    RECORDING.store(recording, Ordering::Relaxed);
     for (&record, counters) in state.threads.iter().zip(saved) {
         // SAFETY: as above.
         unsafe { (*record).counters = counters };
