@@ -333,6 +333,19 @@ impl<'a> Checker<'a> {
             })
     }
 
+    /// Whether the name is a target of a comprehension that encloses the current node (its own
+    /// scope, which shadows any global of the same name).
+    pub(crate) fn is_comprehension_target(&self, name: &str) -> bool {
+        self.loops.iter().any(|ctx| match ctx.node {
+            LoopNode::Comprehension(expr) => comprehension_parts(expr).0.iter().any(|generator| {
+                let mut names = Vec::new();
+                crate::analysis::helpers::target_names(&generator.target, &mut names);
+                names.contains(&name)
+            }),
+            _ => false,
+        })
+    }
+
     /// Whether a local name of the current scope is also used by nested functions, lambdas or
     /// classes (which may change it at any call).
     pub(crate) fn is_captured(&self, name: &str) -> bool {
@@ -520,6 +533,50 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// The code that may run after the current statement in the current scope, innermost
+    /// block first: the rest of its block, then the rest of every enclosing block up to the
+    /// function (or module/class) body; an enclosing loop's body and `else` (the next
+    /// iteration); an enclosing `try`'s handlers, `else` and `finally`. For "is this name used
+    /// after the loop" questions, where a use after an enclosing `if`/`try`/`with` counts too.
+    pub(crate) fn statements_after(&self) -> Vec<&'a [Stmt]> {
+        let scope_body = self.scope_body();
+        let same = |a: &[Stmt], b: &[Stmt]| std::ptr::eq(a.as_ptr(), b.as_ptr()) && !a.is_empty();
+        let mut out = Vec::new();
+        let mut levels = self.suites.iter().rev().peekable();
+        while let Some(&(suite, index)) = levels.next() {
+            out.push(suite.get(index + 1..).unwrap_or(&[]));
+            if same(suite, scope_body) {
+                break;
+            }
+            let Some(&&(outer, outer_index)) = levels.peek() else {
+                break;
+            };
+            match outer.get(outer_index) {
+                Some(Stmt::For(ast::StmtFor { body, orelse, .. }))
+                | Some(Stmt::While(ast::StmtWhile { body, orelse, .. }))
+                    if same(suite, body) =>
+                {
+                    out.push(body);
+                    out.push(orelse);
+                }
+                Some(Stmt::Try(stmt_try)) => {
+                    if same(suite, &stmt_try.body) {
+                        for handler in &stmt_try.handlers {
+                            let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                            out.push(&handler.body);
+                        }
+                        out.push(&stmt_try.orelse);
+                    }
+                    if !same(suite, &stmt_try.finalbody) {
+                        out.push(&stmt_try.finalbody);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     /// The blocks being walked from the innermost outwards, each with the index of the current
     /// statement in it, up to (and including) the body of the current loop.
     pub(crate) fn blocks_in_loop(&self) -> impl Iterator<Item = (&'a [Stmt], usize)> + '_ {
@@ -666,6 +723,14 @@ impl<'a> Checker<'a> {
                 self.visit_body(&stmt_for.body);
                 self.loops.pop();
                 self.visit_body(&stmt_for.orelse);
+            }
+            // A local variable's annotation is never evaluated (PEP 526): visit only the target
+            // and the value.
+            Stmt::AnnAssign(assign) if self.in_function() => {
+                self.visit_expr(&assign.target);
+                if let Some(value) = &assign.value {
+                    self.visit_expr(value);
+                }
             }
             Stmt::While(stmt_while) => {
                 self.push_loop(LoopNode::While(stmt_while));

@@ -192,6 +192,25 @@ pub(crate) fn reads_before_rebinding(body: &[Stmt], name: &str) -> bool {
     first.unwrap_or(false)
 }
 
+/// `reads_before_rebinding` over blocks that run one after another (as from
+/// `Checker::statements_after`): the first mention of `name` in them reads it.
+pub(crate) fn reads_before_rebinding_in(blocks: &[&[Stmt]], name: &str) -> bool {
+    for block in blocks {
+        if reads_before_rebinding(block, name) {
+            return true;
+        }
+        if body_uses_name(block, name) {
+            return false;
+        }
+    }
+    false
+}
+
+/// Whether any of the blocks mentions `name`.
+pub(crate) fn blocks_use_name(blocks: &[&[Stmt]], name: &str) -> bool {
+    blocks.iter().any(|block| body_uses_name(block, name))
+}
+
 /// The names bound by an assignment or loop target (`a`, `a, b`, `(a, *b)`).
 pub(crate) fn target_names<'a>(target: &'a Expr, out: &mut Vec<&'a str>) {
     match target {

@@ -10,7 +10,9 @@ violation! {
     /// ## What it does
     /// Finds module-level names (variables, functions, classes; not imported modules, see
     /// PYR502) and builtins read inside a loop in a function, once per loop and name. Exception
-    /// classes and dunder names are skipped.
+    /// classes and dunder names are skipped, and so are a comprehension's own targets (which
+    /// shadow a global of the same name) and the annotations of local variables (which CPython
+    /// never evaluates).
     ///
     /// ## Why is this bad?
     /// A local variable is read by index from the frame (`LOAD_FAST`); a global or builtin goes
@@ -56,9 +58,11 @@ impl Violation for GlobalLookupInLoop {
     }
 
     fn fix(&self) -> Option<String> {
+        // Not `{0} = {0}`: an assignment makes the name local to the whole function, so the
+        // right-hand side would raise `UnboundLocalError`.
         Some(format!(
-            "Bind it to a local before the loop (`{0} = {0}` at the top of the function, or a \
-             default argument)",
+            "Bind it to a local under another name before the loop (`_{0} = {0}`, then use \
+             `_{0}` in the loop), or pass it as a default argument (`{0}={0}`)",
             self.name
         ))
     }
@@ -74,6 +78,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, name: &'a ast::ExprName) {
         || id.ends_with("Exception")
         || id.ends_with("Warning")
         || checker.is_bound_in_functions(id)
+        || checker.is_comprehension_target(id)
     {
         return;
     }

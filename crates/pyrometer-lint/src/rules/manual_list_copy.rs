@@ -72,10 +72,17 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         return;
     }
     let iter = checker.snippet(&*stmt.iter, 40);
-    let suggestion = if initialised_empty_before(checker, shape.receiver) {
+    // An async iterable is not iterable: `list()`/`.extend()` would raise `TypeError`, so an
+    // `async for` gets an async comprehension.
+    let fresh = initialised_empty_before(checker, shape.receiver);
+    let suggestion = if stmt.is_async {
+        if fresh {
+            format!("{} = [x async for x in {iter}]", shape.receiver)
+        } else {
+            format!("{}.extend([x async for x in {iter}])", shape.receiver)
+        }
+    } else if fresh {
         format!("{} = list({iter})", shape.receiver)
-    } else if stmt.is_async {
-        format!("{}.extend([x async for x in {iter}])", shape.receiver)
     } else {
         format!("{}.extend({iter})", shape.receiver)
     };

@@ -6,14 +6,20 @@ use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
-    /// Finds `sorted(x)[0]` and `sorted(x)[-1]` (with or without `key=`, and with a constant
-    /// `reverse=`), which take the smallest or largest item by sorting everything.
+    /// Finds `sorted(x)[0]` (with or without `key=`, and with a constant `reverse=`) and
+    /// `sorted(x)[-1]` (with neither), which take the smallest or largest item by sorting
+    /// everything.
+    ///
+    /// `sorted(x, key=k)[-1]` and `sorted(x, reverse=...)[-1]` are not reported: `sorted` is
+    /// stable (also with `reverse=True`), so `[-1]` is the *last* of the items whose keys tie,
+    /// while `max`/`min` return the *first*; with a key, tied items are different objects and
+    /// the rewrite would change the result. `[0]` is the first of the tied items, as `min`
+    /// (or `max`, for `reverse=True`) returns. Without a key, `[-1]` and `max(x)` differ only
+    /// between items that compare equal.
     ///
     /// ## Why is this bad?
     /// Sorting is O(n log n) and allocates a new list; `min(x)` and `max(x)` are one O(n) pass
-    /// with no allocation. (They agree on which item wins ties only up to stability: `min`
-    /// returns the first smallest item, like `sorted(x)[0]`; `max` returns the first largest,
-    /// where `sorted(x)[-1]` returns the last.)
+    /// with no allocation.
     ///
     /// ## Example
     /// ```python
@@ -80,6 +86,10 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, subscript: &'a ast::ExprSubsc
             Some("key") => key = Some(&keyword.value),
             _ => return,
         }
+    }
+    // `[-1]` is the last of the tied items; `max`/`min` return the first.
+    if !first && !call.arguments.keywords.is_empty() {
+        return;
     }
     let function = if first != reverse { "min" } else { "max" };
     let key = key
