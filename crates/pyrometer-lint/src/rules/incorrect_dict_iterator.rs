@@ -1,4 +1,4 @@
-use crate::analysis::helpers::{body_any, body_uses_name};
+use crate::analysis::helpers::body_any;
 use crate::checker::{Checker, CostRange};
 use crate::parse::Ranged;
 use crate::parse::ast::{self, Expr, ExprContext};
@@ -6,9 +6,9 @@ use crate::violation::{Violation, violation};
 
 violation! {
     /// ## What it does
-    /// Finds `for k, v in d.items():` loops where one of `k`, `v` is not used: it is named `_`
-    /// (or starts with `_`), or it is never read in the loop body nor in the statements after
-    /// the loop in the same block.
+    /// Finds `for k, v in d.items():` loops where one of `k`, `v` is not used: it is never
+    /// read in the loop body nor in the code that may run after the loop in the same function
+    /// (whatever its name: `_range` is as used as `range_` when it is read).
     ///
     /// ## Why is this bad?
     /// `.items()` builds a `(key, value)` tuple per item (CPython reuses it only when nothing
@@ -69,9 +69,8 @@ impl Violation for IncorrectDictIterator {
 }
 
 fn is_unused(checker: &Checker<'_>, stmt: &ast::StmtFor, name: &str) -> bool {
-    if name.starts_with('_') {
-        return true;
-    }
+    // Even `_`-prefixed names (and `_` itself, which may be gettext's) are unused only if
+    // nothing reads them.
     let loaded = |body: &[ast::Stmt]| {
         body_any(
             body,
@@ -81,10 +80,7 @@ fn is_unused(checker: &Checker<'_>, stmt: &ast::StmtFor, name: &str) -> bool {
     };
     !loaded(&stmt.body)
         && !loaded(&stmt.orelse)
-        && !{
-            let after = checker.following_siblings();
-            body_uses_name(after, name)
-        }
+        && !crate::analysis::helpers::blocks_use_name(&checker.statements_after(), name)
 }
 
 pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {

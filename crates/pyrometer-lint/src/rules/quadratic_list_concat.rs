@@ -8,7 +8,8 @@ violation! {
     /// ## What it does
     /// Finds lists grown by `x = x + other` (or `x = other + x`) inside a loop, where `x` is
     /// known to be a list or `other` is a list display or comprehension; and `sum(lists, [])`
-    /// anywhere.
+    /// anywhere, except over a display of fewer than 8 lists (a fixed number of copies).
+    /// A prepend (`x = other + x`) has no in-place form; its fix says so.
     ///
     /// ## Why is this bad?
     /// `x + other` builds a new list and copies both operands, so growing a list this way in a
@@ -41,6 +42,8 @@ violation! {
     pub struct QuadraticListConcat {
         target: String,
         sum_call: bool,
+        /// `x = other + x`: there is no in-place prepend.
+        prepend: bool,
     }
 }
 
@@ -50,6 +53,11 @@ impl Violation for QuadraticListConcat {
     fn message(&self) -> String {
         if self.sum_call {
             "`sum(..., [])` concatenates lists pairwise (quadratic)".to_string()
+        } else if self.prepend {
+            format!(
+                "List `{}` is rebuilt by prepending with `+` in a loop, copying it every time",
+                self.target
+            )
         } else {
             format!(
                 "List `{}` is rebuilt by `+` in a loop, copying it every time",
@@ -61,6 +69,14 @@ impl Violation for QuadraticListConcat {
     fn fix(&self) -> Option<String> {
         Some(if self.sum_call {
             "Use `list(itertools.chain.from_iterable(...))` or a loop with `.extend()`".to_string()
+        } else if self.prepend {
+            // `x += other` would append, reversing the order.
+            format!(
+                "Collect the parts in a list and concatenate them once, in reverse order, after \
+                 the loop; or make `{}` a `collections.deque` and use \
+                 `.extendleft(reversed(...))` if nothing else needs a list",
+                self.target
+            )
         } else {
             format!(
                 "Extend in place: `{0} += ...`, `{0}.extend(...)` or `{0}.append(...)`",
@@ -86,10 +102,10 @@ pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtA
         return;
     }
     let target_text = checker.text(target);
-    let other = if checker.text(&*binop.left) == target_text {
-        &*binop.right
+    let (other, prepend) = if checker.text(&*binop.left) == target_text {
+        (&*binop.right, false)
     } else if checker.text(&*binop.right) == target_text {
-        &*binop.left
+        (&*binop.left, true)
     } else {
         return;
     };
@@ -115,6 +131,7 @@ pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtA
         QuadraticListConcat {
             target: checker.snippet(target, 40),
             sum_call: false,
+            prepend,
         },
         assign.range,
         cost,
@@ -141,11 +158,19 @@ pub(crate) fn check_sum<'a>(checker: &mut Checker<'a>, expr: &'a Expr, call: &'a
     if !matches!(start, Expr::List(list) if list.elts.is_empty()) {
         return;
     }
+    // `sum([a, b, c], [])` over a short display makes a fixed, small number of copies.
+    if call.arguments.args.first().is_some_and(|lists| {
+        crate::analysis::helpers::is_short_iteration(lists)
+            && !matches!(lists, Expr::List(ast::ExprList { elts, .. }) | Expr::Tuple(ast::ExprTuple { elts, .. }) if elts.iter().any(Expr::is_starred_expr))
+    }) {
+        return;
+    }
     let cost = checker.enclosing_cost();
     checker.report(
         QuadraticListConcat {
             target: String::new(),
             sum_call: true,
+            prepend: false,
         },
         expr.range(),
         cost,

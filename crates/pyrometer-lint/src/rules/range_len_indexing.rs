@@ -124,7 +124,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         return;
     }
     // An index kept after the loop (`for i in ...: if ...: break` then `i`) is needed.
-    if crate::analysis::helpers::reads_before_rebinding(checker.following_siblings(), index) {
+    if crate::analysis::helpers::reads_before_rebinding_in(&checker.statements_after(), index) {
         return;
     }
     let reassigns_index = body_any(

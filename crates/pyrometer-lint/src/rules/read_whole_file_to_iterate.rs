@@ -39,6 +39,8 @@ violation! {
     /// (`benchmarks/rules/PYR401.py`, CPython 3.11.7, CPU time; memory by tracemalloc, on the project's 2-core machine).
     pub struct ReadWholeFileToIterate {
         read: String,
+        /// `splitlines()`/`split("\n")` drop the newline; file iteration keeps it.
+        strips_newline: bool,
     }
 }
 
@@ -53,10 +55,15 @@ impl Violation for ReadWholeFileToIterate {
     }
 
     fn fix(&self) -> Option<String> {
-        Some(
+        Some(if self.strips_newline {
+            "Iterate the open file object directly (`for line in f:`), inside its `with` block; \
+             its lines keep their \"\\n\", which `splitlines()`/`split(\"\\n\")` removed: \
+             strip it (`line.rstrip(\"\\n\")`) where the loop relies on that"
+                .to_string()
+        } else {
             "Iterate the open file object directly (`for line in f:`), inside its `with` block"
-                .to_string(),
-        )
+                .to_string()
+        })
     }
 }
 
@@ -99,7 +106,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
             }
             if body_uses_name(&stmt.body, id)
                 || body_uses_name(&stmt.orelse, id)
-                || body_uses_name(checker.following_siblings(), id)
+                || crate::analysis::helpers::blocks_use_name(&checker.statements_after(), id)
             {
                 return;
             }
@@ -107,9 +114,12 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, stmt: &'a ast::StmtFor) {
         }
         _ => return,
     };
+    let strips_newline =
+        method_call(read).is_some_and(|(_, method, _)| matches!(method, "splitlines" | "split"));
     checker.report(
         ReadWholeFileToIterate {
             read: checker.snippet(read, 50),
+            strips_newline,
         },
         read.range(),
         Some(CostRange::for_loop(stmt)),
