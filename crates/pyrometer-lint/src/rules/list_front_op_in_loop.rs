@@ -13,6 +13,11 @@ violation! {
     /// parameter (of unknown type, where this call shape is list usage). Names bound to
     /// results of other calls are left alone.
     ///
+    /// It stays quiet when the list is created afresh earlier in the same iteration (one front
+    /// operation per list is not quadratic); when the call sets a flag (`stop = True`) that the
+    /// loop tests to `break` (it runs once); and when the function slices the list or uses it
+    /// with `+` (`x[0:n]`, `del x[0:n]`, `new + x`), which a deque cannot do.
+    ///
     /// ## Why is this bad?
     /// A list stores its items contiguously. Removing or inserting at the front moves every
     /// other item, so each call is O(n) and a loop that drains or fills a list from the front is
@@ -113,6 +118,14 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
         }
         _ => return,
     }
+    if let Expr::Name(name) = &*attr.value
+        && checker.reset_in_iteration(name.id.as_str())
+    {
+        return;
+    }
+    if sets_break_flag(checker) || sliced_or_added(checker, checker.text(&*attr.value)) {
+        return;
+    }
     let cost = checker.current_loop().map(|ctx| ctx.cost());
     checker.report(
         ListFrontOpInLoop {
@@ -122,4 +135,50 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, call: &'a ast::ExprCall) {
         call.range(),
         cost,
     );
+}
+
+/// Whether a block around the call (inside the loop) sets a flag `name = True` that the loop
+/// body tests to leave the loop (`if name: break`): the call then runs at most once per loop.
+fn sets_break_flag(checker: &Checker<'_>) -> bool {
+    use crate::checker::LoopNode;
+    use crate::parse::ast::Stmt;
+    let body = match checker.current_loop().map(|ctx| &ctx.node) {
+        Some(LoopNode::For(stmt)) => &stmt.body,
+        Some(LoopNode::While(stmt)) => &stmt.body,
+        _ => return false,
+    };
+    let flags: Vec<&str> = checker
+        .blocks_in_loop()
+        .flat_map(|(suite, _)| suite.iter())
+        .filter_map(|stmt| match stmt {
+            Stmt::Assign(assign) if matches!(&*assign.value, Expr::BooleanLiteral(b) if b.value) => {
+                match assign.targets.as_slice() {
+                    [Expr::Name(name)] => Some(name.id.as_str()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect();
+    body.iter().any(|stmt| {
+        matches!(stmt, Stmt::If(stmt_if)
+            if matches!(&*stmt_if.test, Expr::Name(test) if flags.contains(&test.id.as_str()))
+                && stmt_if.body.iter().any(crate::analysis::helpers::is_exit))
+    })
+}
+
+/// Whether the current scope slices the list or uses it as an operand of `+`: a deque supports
+/// neither, so the suggested fix would raise `TypeError`.
+fn sliced_or_added(checker: &Checker<'_>, receiver: &str) -> bool {
+    crate::analysis::helpers::body_any(checker.scope_body(), false, |e| match e {
+        Expr::Subscript(subscript) => {
+            subscript.slice.is_slice_expr() && checker.text(&*subscript.value) == receiver
+        }
+        Expr::BinOp(binop) => {
+            binop.op == ast::Operator::Add
+                && (checker.text(&*binop.left) == receiver
+                    || checker.text(&*binop.right) == receiver)
+        }
+        _ => false,
+    })
 }

@@ -11,6 +11,12 @@ violation! {
     /// `if key(outer_item) == key(inner_item):`, the inner collection does not depend on the
     /// outer item, and it is not a short literal.
     ///
+    /// It stays quiet where a dict index is impossible or changes the result: a self-join of a
+    /// collection with itself (which checks every pair on purpose, e.g. that `a == b` implies
+    /// `hash(a) == hash(b)`); an inner collection the outer loop may mutate (it grows or is
+    /// overwritten while being joined); a search loop (`for ...: if eq: break` / `else:`, a
+    /// find-or-create that the index would have to follow, often over unhashable keys).
+    ///
     /// ## Why is this bad?
     /// The nested loops compare every pair: O(len(a) · len(b)) equality tests, although only
     /// the equal pairs are wanted. Indexing one side by its key in a dict (or a dict of lists,
@@ -61,6 +67,44 @@ impl Violation for NestedLoopJoin {
             self.inner, self.outer
         ))
     }
+}
+
+/// The names an expression reads (`t` and `enumerate` in `enumerate(t)`).
+fn names_in(expr: &Expr) -> Vec<&str> {
+    let mut names = Vec::new();
+    expr_any(expr, |e| {
+        if let Expr::Name(n) = e {
+            names.push(n.id.as_str());
+        }
+        false
+    });
+    names
+}
+
+/// Whether a loop body leaves the loop early (`break` at its own level, not in a nested loop):
+/// a search, not a join of every pair.
+fn breaks(body: &[Stmt]) -> bool {
+    body.iter().any(|stmt| match stmt {
+        Stmt::Break(_) => true,
+        Stmt::If(stmt_if) => {
+            breaks(&stmt_if.body)
+                || stmt_if
+                    .elif_else_clauses
+                    .iter()
+                    .any(|clause| breaks(&clause.body))
+        }
+        Stmt::With(with) => breaks(&with.body),
+        Stmt::Try(stmt_try) => {
+            breaks(&stmt_try.body)
+                || stmt_try.handlers.iter().any(|handler| {
+                    let ast::ExceptHandler::ExceptHandler(handler) = handler;
+                    breaks(&handler.body)
+                })
+                || breaks(&stmt_try.orelse)
+                || breaks(&stmt_try.finalbody)
+        }
+        _ => false,
+    })
 }
 
 fn uses_any(expr: &Expr, names: &[&str]) -> bool {
@@ -120,7 +164,19 @@ pub(crate) fn check_for<'a>(checker: &mut Checker<'a>, outer: &'a ast::StmtFor) 
         let Stmt::For(inner) = stmt else {
             continue;
         };
-        if uses_any(&inner.iter, &outer_names) || is_small_literal(&inner.iter) {
+        if uses_any(&inner.iter, &outer_names)
+            || is_small_literal(&inner.iter)
+            || checker.text(&*inner.iter) == checker.text(&*outer.iter)
+            || !inner.orelse.is_empty()
+            || breaks(&inner.body)
+        {
+            continue;
+        }
+        let facts = crate::analysis::facts::LoopFacts::for_loop(outer);
+        if names_in(&inner.iter)
+            .iter()
+            .any(|name| facts.may_change(name))
+        {
             continue;
         }
         let mut inner_names = Vec::new();
@@ -131,6 +187,7 @@ pub(crate) fn check_for<'a>(checker: &mut Checker<'a>, outer: &'a ast::StmtFor) 
         let Some(condition) = join_condition(&stmt_if.test, &outer_names, &inner_names) else {
             continue;
         };
+
         report(
             checker,
             &outer.iter,
@@ -159,6 +216,9 @@ pub(crate) fn check_comprehension<'a>(checker: &mut Checker<'a>, expr: &'a Expr)
             if !depends && !is_small_literal(&generator.iter) {
                 for condition in &generator.ifs {
                     for (prev, prev_iter) in &earlier {
+                        if checker.text(*prev_iter) == checker.text(&generator.iter) {
+                            continue;
+                        }
                         if let Some(found) = join_condition(condition, prev, names) {
                             report(
                                 checker,

@@ -12,8 +12,11 @@ violation! {
     /// literal, an f-string or `str(...)` in the same scope, or annotated `str`, or assigned a
     /// string literal right before the loop), or where the
     /// added piece is evidently a string and `s`'s type is not known to be something else.
-    /// `s` must accumulate across iterations: it is not the loop variable and is not reset
-    /// (assigned a value that does not use it) earlier in the same iteration.
+    /// `s` must accumulate across iterations: it is not the loop variable, is not reset
+    /// (assigned a value that does not use it) or drained (`s = s[n:]`) anywhere in the loop
+    /// (a line or I/O buffer, bounded by what the loop consumes), and is not tested by a
+    /// `while` loop's condition (`while len(data) < n:`, which bounds it). One finding per
+    /// string and loop.
     ///
     /// ## Why is this bad?
     /// Strings are immutable: each concatenation may copy everything built so far, which makes
@@ -168,6 +171,19 @@ fn check_target<'a>(
         }
         _ => return,
     };
+    if is_buffer(checker, target) {
+        return;
+    }
+    let Some(anchor) = checker.current_loop().map(crate::checker::LoopCtx::start) else {
+        return;
+    };
+    if !checker.first_time(
+        crate::codes::Rule::StringConcatInLoop,
+        anchor,
+        checker.text(target),
+    ) {
+        return;
+    }
     let cost = checker.current_loop().map(|ctx| ctx.cost());
     checker.report(
         StringConcatInLoop {
@@ -197,4 +213,44 @@ fn local_or_not(checker: &Checker<'_>, name: &str) -> ConcatKind {
     } else {
         ConcatKind::NonLocalStr
     }
+}
+
+/// Whether the string is a buffer rather than an accumulator: the loop resets it (assigns it a
+/// value that does not use it) or drains it (`s = s[n:]`) somewhere, or a `while` loop's
+/// condition reads it (`while len(data) < n:`).
+fn is_buffer(checker: &Checker<'_>, target: &Expr) -> bool {
+    use crate::checker::LoopNode;
+    let text = checker.text(target);
+    let mentions = |expr: &Expr| {
+        crate::analysis::helpers::expr_any(expr, |e| {
+            std::mem::discriminant(e) == std::mem::discriminant(target) && checker.text(e) == text
+        })
+    };
+    let body = match checker.current_loop().map(|ctx| &ctx.node) {
+        Some(LoopNode::For(stmt)) => &stmt.body,
+        Some(LoopNode::While(stmt)) => {
+            if mentions(&stmt.test) {
+                return true;
+            }
+            &stmt.body
+        }
+        _ => return false,
+    };
+    crate::analysis::helpers::stmts_any(body, &mut |stmt| {
+        let ast::Stmt::Assign(assign) = stmt else {
+            return false;
+        };
+        let [assigned] = assign.targets.as_slice() else {
+            return false;
+        };
+        if checker.text(assigned) != text {
+            return false;
+        }
+        match &*assign.value {
+            Expr::Subscript(subscript) => {
+                subscript.slice.is_slice_expr() && checker.text(&*subscript.value) == text
+            }
+            value => !mentions(value),
+        }
+    })
 }
