@@ -85,7 +85,7 @@ pub struct Diagnostic {
 /// Why a file has no findings list: it could not be read or parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileErrorKind {
-    /// The file could not be read (or is not UTF-8).
+    /// The file could not be read (or is not in a supported encoding: UTF-8, or a PEP 263 cookie's).
     Io,
     /// The file is not valid Python.
     Parse,

@@ -17,7 +17,6 @@ const SKIPPED_DIRS: &[&str] = &[
     ".tox",
     ".nox",
     ".venv",
-    "venv",
     ".eggs",
     "node_modules",
     "site-packages",
@@ -37,7 +36,8 @@ pub(crate) struct WalkError {
 
 /// The `*.py` files under `paths`, sorted and deduplicated. A path that is a file is taken as
 /// is (whatever its extension); directories are walked, skipping VCS and cache directories,
-/// virtual environments (any directory holding a `pyvenv.cfg`), `site-packages`, and paths
+/// virtual environments (`.venv`, or any directory holding a `pyvenv.cfg`: a package named
+/// `venv`, like the stdlib's, is walked), `site-packages`, and paths
 /// matching the settings' `exclude` globs. Unreadable paths are returned as errors.
 pub(crate) fn python_files(
     paths: &[PathBuf],
@@ -121,6 +121,8 @@ mod tests {
             "env/lib/site-packages/d.py",
             "venv2/pyvenv.cfg",
             "venv2/e.py",
+            "venv/__init__.py",
+            ".venv/g.py",
             "gen/f_pb2.py",
         ] {
             let path = root.join(file);
@@ -143,7 +145,8 @@ mod tests {
                     .replace('\\', "/")
             })
             .collect();
-        assert_eq!(names, ["a.py", "pkg/c.py"]);
+        // A package named `venv` (the stdlib's) is not a virtual environment: no `pyvenv.cfg`.
+        assert_eq!(names, ["a.py", "pkg/c.py", "venv/__init__.py"]);
         // An explicitly given site-packages directory is walked.
         let (files, _) = python_files(&[root.join("env/lib/site-packages")], &settings);
         assert_eq!(files.len(), 1);

@@ -94,6 +94,7 @@ mod checker;
 mod codes;
 mod diagnostic;
 mod discover;
+mod encoding;
 mod noqa;
 mod outline;
 mod parse;

@@ -165,9 +165,9 @@ fn read_and_check(
         (report, None)
     };
     match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
+        Ok(bytes) => match crate::encoding::decode(bytes) {
             Ok(source) => check_source_guarded(path, &source, settings, outline),
-            Err(_) => io_error("not valid UTF-8".to_string()),
+            Err(error) => io_error(error.to_string()),
         },
         Err(error) => io_error(error.to_string()),
     }

@@ -49,6 +49,8 @@ violation! {
     pub struct CacheOnMethod {
         method: String,
         decorator: &'static str,
+        /// `lru_cache()` with a finite `maxsize` keeps at most that many calls' instances.
+        bounded: bool,
     }
 }
 
@@ -56,16 +58,25 @@ impl Violation for CacheOnMethod {
     const RULE: crate::codes::Rule = crate::codes::Rule::CacheOnMethod;
 
     fn message(&self) -> String {
-        format!(
-            "`{}` on method `{}` keeps every instance it was called on alive",
-            self.decorator, self.method
-        )
+        if self.bounded {
+            format!(
+                "`{}` on method `{}` keeps up to `maxsize` (128 by default) of the instances \
+                 it was called on alive",
+                self.decorator, self.method
+            )
+        } else {
+            format!(
+                "`{}` on method `{}` keeps every instance it was called on alive",
+                self.decorator, self.method
+            )
+        }
     }
 
     fn fix(&self) -> Option<String> {
         Some(
             "Cache per instance (wrap the bound method in `__init__`), use \
-             `functools.cached_property`, or cache a module-level function of the needed values"
+             `functools.cached_property` (it needs an instance `__dict__`: not on a class with \
+             `__slots__` alone), or cache a module-level function of the needed values"
                 .to_string(),
         )
     }
@@ -147,6 +158,7 @@ pub(crate) fn check<'a>(checker: &mut Checker<'a>, function: &'a ast::StmtFuncti
         CacheOnMethod {
             method: function.name.as_str().to_string(),
             decorator: cache.name,
+            bounded: !cache.unbounded,
         },
         range,
         Some(CostRange::function(function)),

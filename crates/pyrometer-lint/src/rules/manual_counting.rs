@@ -11,7 +11,9 @@ violation! {
     /// `if k in d: d[k] += 1 else: d[k] = 1` (either order), `d[k] = d.get(k, 0) + 1`,
     /// `if k not in d: d[k] = []` followed by `d[k].append(v)`, the `if/else` form with
     /// `d[k] = [v]`, the same with sets, and `d.setdefault(k, []).append(v)`. `d` must not be
-    /// known to be a `Counter` or `defaultdict` already.
+    /// known to be a `Counter` or `defaultdict` already, nor be an object's namespace
+    /// (`x.__dict__`), and the key must vary with the loop (a name the loop rebinds): a
+    /// constant key is one list, not grouping.
     ///
     /// ## Why is this bad?
     /// Each iteration hashes the key two or three times (`in`, then load, then store) and runs
@@ -165,9 +167,22 @@ fn dict_is_plain(checker: &Checker<'_>, dict: &Expr) -> bool {
             checker.ty(name.id.as_str()),
             Ty::DefaultDict | Ty::Counter | Ty::List | Ty::Set | Ty::Str | Ty::Tuple
         ),
-        Expr::Attribute(_) => true,
+        Expr::Attribute(attr) => attr.attr.as_str() != "__dict__",
         _ => false,
     }
+}
+
+/// Whether the key mentions a name that the innermost loop rebinds (its target, or a value
+/// computed in it): counting or grouping needs a key that varies.
+fn key_varies(checker: &Checker<'_>, key: &Expr) -> bool {
+    let Some(ctx) = checker.current_loop() else {
+        return false;
+    };
+    let rebound = &ctx.facts().rebound;
+    crate::analysis::helpers::expr_any(
+        key,
+        |e| matches!(e, Expr::Name(n) if rebound.contains(n.id.as_str())),
+    )
 }
 
 fn report(checker: &mut Checker<'_>, dict: &Expr, kind: Kind, range: TextRange) {
@@ -190,7 +205,10 @@ pub(crate) fn check_if<'a>(checker: &mut Checker<'a>, stmt_if: &'a ast::StmtIf) 
     let ([op], [dict]) = (&*compare.ops, &*compare.comparators) else {
         return;
     };
-    if !matches!(op, CmpOp::In | CmpOp::NotIn) || !dict_is_plain(checker, dict) {
+    if !matches!(op, CmpOp::In | CmpOp::NotIn)
+        || !dict_is_plain(checker, dict)
+        || !key_varies(checker, &compare.left)
+    {
         return;
     }
     let dict_text = checker.text(dict);
@@ -256,6 +274,7 @@ pub(crate) fn check_assign<'a>(checker: &mut Checker<'a>, assign: &'a ast::StmtA
         || checker.text(receiver) != checker.text(&*target.value)
         || checker.text(key) != checker.text(&*target.slice)
         || !dict_is_plain(checker, receiver)
+        || !key_varies(checker, key)
     {
         return;
     }
@@ -273,7 +292,8 @@ pub(crate) fn check_setdefault<'a>(checker: &mut Checker<'a>, call: &'a ast::Exp
     let Some((dict, "setdefault", inner)) = method_call(&attr.value) else {
         return;
     };
-    let ([_, default], true) = (&*inner.arguments.args, inner.arguments.keywords.is_empty()) else {
+    let ([key, default], true) = (&*inner.arguments.args, inner.arguments.keywords.is_empty())
+    else {
         return;
     };
     let empty_container = match default {
@@ -281,7 +301,7 @@ pub(crate) fn check_setdefault<'a>(checker: &mut Checker<'a>, call: &'a ast::Exp
         Expr::Call(ctor) => checker.is_builtin(&ctor.func, "set") && ctor.arguments.is_empty(),
         _ => false,
     };
-    if !empty_container || !dict_is_plain(checker, dict) {
+    if !empty_container || !dict_is_plain(checker, dict) || !key_varies(checker, key) {
         return;
     }
     report(checker, dict, Kind::Setdefault, call.range());
