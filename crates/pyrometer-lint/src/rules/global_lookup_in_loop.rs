@@ -60,9 +60,15 @@ impl Violation for GlobalLookupInLoop {
     fn fix(&self) -> Option<String> {
         // Not `{0} = {0}`: an assignment makes the name local to the whole function, so the
         // right-hand side would raise `UnboundLocalError`.
+        // `_x` for `x`; `x_` for `_x` (`__x` would be name-mangled in a class).
+        let local = if self.name.starts_with('_') {
+            format!("{}_", self.name)
+        } else {
+            format!("_{}", self.name)
+        };
         Some(format!(
-            "Bind it to a local under another name before the loop (`_{0} = {0}`, then use \
-             `_{0}` in the loop), or pass it as a default argument (`{0}={0}`)",
+            "Bind it to a local under another name before the loop (`{local} = {0}`, then use \
+             `{local}` in the loop), or pass it as a default argument (`{0}={0}`)",
             self.name
         ))
     }
