@@ -359,6 +359,16 @@ def test_two_profilers_take_turns():
             b.enable()
 
 
+def test_the_program_sees_the_modules_python_would_show(pyrometer, tmp_path):
+    code = (
+        "import sys; print(sorted(m for m in ('typing', 'inspect', 'functools', 'pickle', 're') if m in sys.modules))"
+    )
+    plain = run([sys.executable, "-c", code], tmp_path, env=base_env(tmp_path))
+    ours = pyrometer("run", "--mode", "lines", "-q", "-c", code)
+    assert ours.returncode == plain.returncode == 0, str(ours)
+    assert ours.stdout == plain.stdout
+
+
 def test_import_stays_cheap():
     code = (
         "import sys, pyrometer; pyrometer.LineProfiler; "

@@ -14,10 +14,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from pyrometer import _native
 from pyrometer._native import ProfileData, PyrometerError
+
+# No `typing` at run time: the child of `pyrometer run --mode lines` imports this module before
+# the program starts, and the program should find `sys.modules` as `python` leaves it.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["LineProfiler", "LineStats", "lines", "load_stats", "show_text"]
 
