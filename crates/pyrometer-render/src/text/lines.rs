@@ -177,8 +177,8 @@ fn hot_lines(
     );
     let _ = writeln!(
         out,
-        "{:>10} {:>7} {:>11} {:>9}  {}",
-        "time", "of run", "hits", "per hit", "line"
+        "{:>10} {:>7} {:>11} {:>9}  line",
+        "time", "of run", "hits", "per hit"
     );
     for &(ns, hits, frame, line) in rows.iter().take(options.top.max(1)) {
         let location = format::frame_location(profile, frame, line, options.base_dir.as_deref());
