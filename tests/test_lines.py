@@ -292,7 +292,13 @@ def test_line_profiler_api_shapes_like_line_profiler(tmp_path):
     dump = tmp_path / "out.lprof"
     lp.dump_stats(dump)
     loaded = pickle.loads(dump.read_bytes())
-    assert loaded.timings == lp.get_stats().timings
+    again = lp.get_stats().timings
+    # Each reading converts clock ticks with the calibration measured up to then: the same
+    # hits, and times within a rounding.
+    assert loaded.timings.keys() == again.keys()
+    for key, rows in again.items():
+        assert [r[:2] for r in loaded.timings[key]] == [r[:2] for r in rows]
+        assert all(abs(a[2] - b[2]) <= 1 + b[2] // 1000 for a, b in zip(loaded.timings[key], rows, strict=True))
     out = __import__("io").StringIO()
     lp.print_stats(out, output_unit=1e-3)
     text = out.getvalue()
