@@ -10,6 +10,7 @@ pub mod marshal;
 pub mod pstats;
 pub mod speedscope;
 pub mod text;
+pub mod timeline;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -32,16 +33,19 @@ pub enum Format {
     FlameGraph,
     /// pyrometer's own JSON export.
     Json,
+    /// The memory timeline (traced memory and RSS over time) as an SVG line chart.
+    Timeline,
 }
 
 impl Format {
-    pub const ALL: [Format; 6] = [
+    pub const ALL: [Format; 7] = [
         Format::Text,
         Format::Pstats,
         Format::Speedscope,
         Format::Collapsed,
         Format::FlameGraph,
         Format::Json,
+        Format::Timeline,
     ];
 
     pub fn name(self) -> &'static str {
@@ -52,11 +56,12 @@ impl Format {
             Format::Collapsed => "collapsed",
             Format::FlameGraph => "svg",
             Format::Json => "json",
+            Format::Timeline => "timeline",
         }
     }
 
     /// Parses a format name (`pstats`, `speedscope`, `collapsed`, `svg`/`flamegraph`, `json`,
-    /// `text`).
+    /// `text`, `timeline`).
     pub fn from_name(name: &str) -> Option<Format> {
         match name.to_ascii_lowercase().as_str() {
             "text" | "txt" => Some(Format::Text),
@@ -65,16 +70,20 @@ impl Format {
             "collapsed" | "folded" => Some(Format::Collapsed),
             "svg" | "flamegraph" | "flame" => Some(Format::FlameGraph),
             "json" => Some(Format::Json),
+            "timeline" => Some(Format::Timeline),
             _ => None,
         }
     }
 
     /// The format a file name implies: `.prof`/`.pstats`, `.speedscope.json`, `.collapsed`/
-    /// `.folded`, `.svg`, `.json`, `.txt`.
+    /// `.folded`, `.timeline.svg`, `.svg`, `.json`, `.txt`.
     pub fn from_path(path: &Path) -> Option<Format> {
         let name = path.file_name()?.to_str()?.to_ascii_lowercase();
         if name.ends_with(".speedscope.json") {
             return Some(Format::Speedscope);
+        }
+        if name.ends_with(".timeline.svg") {
+            return Some(Format::Timeline);
         }
         let ext = name.rsplit_once('.')?.1;
         match ext {
@@ -100,6 +109,7 @@ impl Format {
             Format::Collapsed => &collapsed::Collapsed,
             Format::FlameGraph => &flamegraph::FlameGraph,
             Format::Json => &JsonExport,
+            Format::Timeline => &timeline::Timeline,
         }
     }
 }
