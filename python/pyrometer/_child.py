@@ -86,8 +86,10 @@ def main() -> None:
     # In sample mode the parent reads the stacks from outside: the child only runs the program.
     mode = env.pop("PYROMETER_CHILD_MODE", "trace")
     trace = mode == "trace"
-    # Memory mode: the mean bytes between sampled allocations (0: every allocation).
-    memory = int(env.pop("PYROMETER_CHILD_MEMORY_INTERVAL", "0")) if mode == "memory" else None
+    # Memory mode, or sample mode with --memory: the mean bytes between sampled allocations
+    # (0: every allocation); absent when memory is not profiled.
+    memory_interval = env.pop("PYROMETER_CHILD_MEMORY_INTERVAL", None)
+    memory = int(memory_interval) if memory_interval is not None else None
     builtins = env.pop("PYROMETER_CHILD_BUILTINS", "1") == "1"
     checkpoint = float(env.pop("PYROMETER_CHILD_CHECKPOINT", "0") or 0)
     kind = env.pop("PYROMETER_CHILD_KIND")

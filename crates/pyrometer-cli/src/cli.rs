@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use pyrometer_profile::Metric;
 use pyrometer_render::{Format, SortKey};
 
 #[derive(Parser, Debug)]
@@ -76,6 +77,44 @@ pub(crate) fn parse_unit(s: &str) -> Result<f64, String> {
     pyrometer_render::text::lines::parse_unit(s)
 }
 
+/// The names `--metric` takes, with the metric each stands for (the first name is the one
+/// messages use).
+const METRIC_NAMES: [(&str, Metric); 10] = [
+    ("cpu", Metric::CpuSamples),
+    ("wall", Metric::WallSamples),
+    ("gil", Metric::GilSamples),
+    ("time", Metric::SelfTime),
+    ("calls", Metric::Calls),
+    ("alloc", Metric::AllocBytes),
+    ("allocs", Metric::AllocCount),
+    ("retained", Metric::RetainedBytes),
+    ("peak", Metric::PeakBytes),
+    ("hits", Metric::LineHits),
+];
+
+/// The `--metric` name of a metric.
+pub(crate) fn metric_name(metric: Metric) -> Option<&'static str> {
+    METRIC_NAMES
+        .iter()
+        .find(|(_, m)| *m == metric)
+        .map(|(name, _)| *name)
+}
+
+pub(crate) fn parse_metric(s: &str) -> Result<Metric, String> {
+    let lower = s.to_ascii_lowercase();
+    METRIC_NAMES
+        .iter()
+        .find(|(name, m)| *name == lower || m.as_str() == lower)
+        .map(|(_, m)| *m)
+        .ok_or_else(|| {
+            let names: Vec<&str> = METRIC_NAMES.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown metric '{s}' (expected one of: {})",
+                names.join(", ")
+            )
+        })
+}
+
 pub(crate) fn parse_format(s: &str) -> Result<Format, String> {
     Format::from_name(s).ok_or_else(|| {
         let names: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
@@ -109,6 +148,12 @@ pub struct ReportArgs {
     /// (the default is CPU time: samples of threads on a CPU)
     #[arg(long, help_heading = "Report")]
     pub idle: bool,
+    /// The measure of the tables and of the exports (flame graph, collapsed, speedscope,
+    /// pstats): cpu, wall, gil, time, calls, alloc (allocated bytes), allocs, retained,
+    /// peak, hits [default: CPU time for sampled profiles, also with --memory; allocated
+    /// bytes for memory profiles; traced time otherwise]
+    #[arg(long, value_name = "METRIC", value_parser = parse_metric, help_heading = "Report")]
+    pub metric: Option<Metric>,
     /// In the call tree, hide calls under this percentage of the total
     #[arg(long, value_name = "PERCENT", help_heading = "Report")]
     pub min_share: Option<f64>,
@@ -129,10 +174,11 @@ pub struct ReportArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Also write the profile to FILE (repeatable). The extension picks the format: .prof or
-    /// .pstats (pstats), .speedscope.json, .collapsed, .svg (flame graph), .json; or --format
+    /// .pstats (pstats), .speedscope.json, .collapsed, .svg (flame graph), .timeline.svg (the
+    /// memory timeline as a chart), .json; or --format
     #[arg(long = "export", value_name = "FILE", help_heading = "Output")]
     pub exports: Vec<PathBuf>,
-    /// Format of the --export files (pstats, speedscope, collapsed, svg, json, text)
+    /// Format of the --export files (pstats, speedscope, collapsed, svg, json, text, timeline)
     #[arg(long, value_name = "FORMAT", value_parser = parse_format, help_heading = "Output")]
     pub format: Option<Format>,
 }

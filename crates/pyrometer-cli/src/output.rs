@@ -12,13 +12,14 @@ use crate::cli::{ColorArg, ExportArgs, ReportArgs};
 use crate::settings::Settings;
 use crate::user_error;
 
-/// How to render `profile` for these report options.
+/// How to render `profile` for these report options; an error when `--metric` names a
+/// measure the profile does not hold.
 pub fn render_options(
     profile: &Profile,
     report: &ReportArgs,
     settings: &Settings,
     cwd: &Path,
-) -> RenderOptions {
+) -> Result<RenderOptions> {
     let color = match report.color {
         ColorArg::Always => true,
         ColorArg::Never => false,
@@ -27,16 +28,46 @@ pub fn render_options(
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         }
     };
-    RenderOptions {
+    let metric = match report.metric {
+        Some(metric) => Some(chosen_metric(profile, metric)?),
+        None => report_metric(profile, report.idle),
+    };
+    Ok(RenderOptions {
         top: report.top.unwrap_or(settings.top),
         sort: report.sort.or(settings.sort),
         min_share: report.min_share.unwrap_or(settings.min_share),
         color,
         base_dir: Some(cwd.to_string_lossy().into_owned()),
-        metric: report_metric(profile, report.idle),
+        metric,
         unit: report.unit,
         ..RenderOptions::default()
+    })
+}
+
+/// The metric `--metric` names, if the profile measured it.
+fn chosen_metric(profile: &Profile, metric: Metric) -> Result<Metric> {
+    if profile.samples.column(metric).is_some() {
+        return Ok(metric);
     }
+    let held: Vec<&str> = profile
+        .samples
+        .metrics()
+        .filter_map(crate::cli::metric_name)
+        .collect();
+    let mut error = user_error(format!(
+        "this profile has no {} to show ({} mode{})",
+        pyrometer_render::format::metric_title(metric),
+        profile.meta.mode.as_str(),
+        if held.is_empty() {
+            String::new()
+        } else {
+            format!("; it holds: {}", held.join(", "))
+        }
+    ));
+    if profile.meta.mode == Mode::Sample && metric.unit() == pyrometer_profile::Unit::Bytes {
+        error = error.hint("record memory with the samples: pyrometer run --memory SCRIPT");
+    }
+    Err(error.into())
 }
 
 /// Sampled profiles report CPU time (threads on a CPU) unless `--idle` asks for wall time
@@ -72,7 +103,7 @@ pub fn deliver(
             out_path.display()
         ))
     })?;
-    let options = render_options(profile, report, settings, cwd);
+    let options = render_options(profile, report, settings, cwd)?;
     let exported = write_exports(profile, export, &options);
     let reported = if quiet {
         Ok(())
@@ -197,7 +228,7 @@ pub fn export_format(path: &Path, format: Option<Format>) -> Result<Format> {
     match format.or_else(|| Format::from_path(path)) {
         Some(f) => Ok(f),
         None => Err(user_error(format!("cannot tell the format of '{}' from its name", path.display()))
-            .hint("use an extension (.prof, .pstats, .speedscope.json, .collapsed, .svg, .json) or --format")
+            .hint("use an extension (.prof, .pstats, .speedscope.json, .collapsed, .svg, .timeline.svg, .json) or --format")
             .into()),
     }
 }

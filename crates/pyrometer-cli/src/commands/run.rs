@@ -34,6 +34,10 @@ pub struct RunArgs {
     pub mode: ModeArg,
     #[command(flatten)]
     pub sampling: SamplingArgs,
+    /// Also profile memory while sampling: the program runs the memory collector (as under
+    /// --mode memory) and the saved profile holds both the time samples and the allocations
+    #[arg(long, help_heading = "Memory")]
+    pub memory: bool,
     /// Trace mode: also trace calls of built-in (C) functions, each as its own entry, as
     /// cProfile does. Off by default: it costs more (on 3.11 much more), and their time is still
     /// measured, in their callers' self time
@@ -146,24 +150,27 @@ fn exit_words(exit: Exit) -> String {
     }
 }
 
+/// Why the child left no profile.
+fn why_missing(left: &Leftovers, outcome: &Outcome) -> String {
+    match outcome.exit {
+        _ if !left.started => {
+            "the program's interpreter could not start pyrometer (see the messages above)"
+                .to_string()
+        }
+        Exit::Signal(s) => {
+            format!("the program was killed by signal {s} before it could save its profile")
+        }
+        Exit::Code(c) => format!("the program exited with status {c} without saving its profile"),
+    }
+}
+
 /// The profile the child's tracer saved (or its last checkpoint), with notes saying what is
 /// missing when it saved none.
 fn traced_profile(left: &Leftovers, outcome: &Outcome) -> Result<Profile> {
     let mut profile = match &left.profile {
         Some(path) => pyro::read(path).with_context(|| "reading the profile the program left")?,
         None => {
-            let why = match outcome.exit {
-                _ if !left.started => {
-                    "the program's interpreter could not start pyrometer (see the messages above)"
-                        .to_string()
-                }
-                Exit::Signal(s) => {
-                    format!("the program was killed by signal {s} before it could save its profile")
-                }
-                Exit::Code(c) => {
-                    format!("the program exited with status {c} without saving its profile")
-                }
-            };
+            let why = why_missing(left, outcome);
             let mut empty = Profile::default();
             empty
                 .meta
@@ -192,9 +199,11 @@ fn traced_profile(left: &Leftovers, outcome: &Outcome) -> Result<Profile> {
 fn lines_request(args: &RunArgs) -> Result<Vec<(&'static str, String)>> {
     if args.mode != ModeArg::Lines {
         if !args.include.is_empty() || !args.exclude.is_empty() || args.decorated {
-            return Err(user_error("--include, --exclude and --decorated apply to --mode lines")
-                .hint("pyrometer run --mode lines --include 'src/**' script.py")
-                .into());
+            return Err(
+                user_error("--include, --exclude and --decorated apply to --mode lines")
+                    .hint("pyrometer run --mode lines --include 'src/**' script.py")
+                    .into(),
+            );
         }
         return Ok(Vec::new());
     }
@@ -216,9 +225,54 @@ fn lines_request(args: &RunArgs) -> Result<Vec<(&'static str, String)>> {
     ])
 }
 
+/// `--memory` samples time and memory together: only with the default sampling mode.
+fn check_memory_flag(args: &RunArgs) -> Result<()> {
+    let mode = match args.mode {
+        _ if !args.memory => return Ok(()),
+        ModeArg::Sample => return Ok(()),
+        ModeArg::Trace => "trace",
+        ModeArg::Lines => "lines",
+        ModeArg::Memory => "memory",
+    };
+    let hint = if args.mode == ModeArg::Memory {
+        "--mode memory already profiles memory; drop --memory (or --mode memory to sample time as well)"
+    } else {
+        "pyrometer run --memory SCRIPT samples time and profiles memory in one run"
+    };
+    Err(user_error(format!(
+        "--memory goes with the default sampling mode, not --mode {mode}"
+    ))
+    .hint(hint)
+    .into())
+}
+
+/// The sampled profile with the child's memory profile merged in (`run --memory`): one
+/// profile whose stacks carry both the sample columns and the memory columns. The memory
+/// collector's own sample count is kept as `memory_samples` (the sampler's is `samples`).
+fn with_memory(sampled: Profile, left: &Leftovers, outcome: &Outcome) -> Result<Profile> {
+    if left.profile.is_none() {
+        let mut profile = sampled;
+        profile
+            .meta
+            .notes
+            .push(format!("no memory figures: {}", why_missing(left, outcome)));
+        return Ok(profile);
+    }
+    let mut memory = traced_profile(left, outcome)?;
+    for c in &mut memory.meta.counters {
+        if c.name == "samples" {
+            c.name = "memory_samples".into();
+        }
+    }
+    let mut profile = pyrometer_profile::builder::merge(&[&sampled, &memory]);
+    profile.meta.python = sampled.meta.python.or(memory.meta.python);
+    Ok(profile)
+}
+
 pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
     let cwd = std::env::current_dir()?;
     let settings = Settings::load(&cwd)?;
+    check_memory_flag(&args)?;
     output::check_exports(&args.export)?;
     let lines_env = lines_request(&args)?;
     let (target, program_args) = match (args.module, args.code) {
@@ -247,7 +301,7 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
         .into());
     }
     let mut child_env = lines_env;
-    if args.mode == ModeArg::Memory {
+    if args.mode == ModeArg::Memory || args.memory {
         child_env.push((
             "PYROMETER_CHILD_MEMORY_INTERVAL",
             args.memory_interval.to_string(),
@@ -306,6 +360,9 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
         }
         None => traced_profile(&left, &outcome)?,
     };
+    if args.memory {
+        profile = with_memory(profile, &left, &outcome)?;
+    }
     let command = target.command(&program_args);
     let meta = &mut profile.meta;
     meta.tool = format!("pyrometer {}", env!("CARGO_PKG_VERSION"));

@@ -36,7 +36,7 @@ pub fn view(args: ViewArgs) -> Result<i32> {
             other => user_error(format!("cannot read {file}: {other}")),
         }
     })?;
-    let options = output::render_options(&profile, &args.report, &settings, &cwd);
+    let options = output::render_options(&profile, &args.report, &settings, &cwd)?;
     output::write_exports(&profile, &args.export, &options)?;
     let asked_for_report =
         args.report.tree || args.report.callers.is_some() || args.report.callees.is_some();

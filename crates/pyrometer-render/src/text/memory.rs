@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use pyrometer_profile::analysis::{Granularity, Shape, Table, percent, stack_values};
-use pyrometer_profile::{Metric, Profile, Series};
+use pyrometer_profile::{Metric, Mode, Profile, Series};
 use rustc_hash::FxHashMap;
 
 use super::table::Grid;
@@ -118,19 +118,19 @@ fn stack_table(
     grid.render(style, 3.min(shown))
 }
 
-pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -> String {
-    let meta = &profile.meta;
-    let base = options.base_dir.as_deref();
-    let mut text = String::new();
-    // Header.
-    let mut line = "pyrometer memory".to_string();
-    if !meta.command.is_empty() {
-        let _ = write!(line, " · {}", meta.command.join(" "));
+/// How many allocations the memory collector sampled: its `samples` counter in a memory
+/// profile; `memory_samples` in a sampled profile that also profiled memory (`run --memory`),
+/// where `samples` is the stack sampler's.
+fn memory_samples(profile: &Profile) -> u64 {
+    if profile.meta.mode == Mode::Memory {
+        counter(profile, "samples")
+    } else {
+        counter(profile, "memory_samples")
     }
-    if let Some(python) = &meta.python {
-        let _ = write!(line, " · Python {}", python.version);
-    }
-    let allocated = profile.total(Metric::AllocBytes);
+}
+
+/// Allocated bytes and count, the traced peak and the RSS peak, for a summary line.
+fn summary(profile: &Profile) -> Vec<String> {
     let peak = counter(profile, "peak_bytes");
     let rss_peak = profile
         .timeline
@@ -138,6 +138,31 @@ pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -
         .find(|s| s.name == "rss")
         .map(|s| s.points.iter().map(|p| p.1).fold(0.0, f64::max))
         .unwrap_or(0.0);
+    let mut facts = vec![
+        format!(
+            "{} allocated in {} allocations",
+            format::bytes(profile.total(Metric::AllocBytes) as f64),
+            format::count(profile.total(Metric::AllocCount))
+        ),
+        format!("peak {} traced", format::bytes(peak as f64)),
+    ];
+    if rss_peak > 0.0 {
+        facts.push(format!("RSS peak {}", format::bytes(rss_peak)));
+    }
+    facts
+}
+
+/// The report of a memory profile: header, the memory sections, footer.
+pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -> String {
+    let meta = &profile.meta;
+    let mut text = String::new();
+    let mut line = "pyrometer memory".to_string();
+    if !meta.command.is_empty() {
+        let _ = write!(line, " · {}", meta.command.join(" "));
+    }
+    if let Some(python) = &meta.python {
+        let _ = write!(line, " · Python {}", python.version);
+    }
     let mut facts = Vec::new();
     if meta.duration_ns > 0 {
         facts.push(format!(
@@ -145,15 +170,7 @@ pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -
             format::duration(meta.duration_ns as f64)
         ));
     }
-    facts.push(format!(
-        "{} allocated in {} allocations",
-        format::bytes(allocated as f64),
-        format::count(profile.total(Metric::AllocCount))
-    ));
-    facts.push(format!("peak {} traced", format::bytes(peak as f64)));
-    if rss_peak > 0.0 {
-        facts.push(format!("RSS peak {}", format::bytes(rss_peak)));
-    }
+    facts.extend(summary(profile));
     if profile.threads.len() > 1 {
         facts.push(format!("{} threads", profile.threads.len()));
     }
@@ -163,6 +180,33 @@ pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -
         style.bold(&line),
         style.dim(&facts.join(" · "))
     );
+    text.push_str(&sections(profile, options, style));
+    let foot = footer(profile, Metric::AllocBytes, style);
+    if !foot.is_empty() {
+        text.push_str(&foot);
+    }
+    text
+}
+
+/// The memory part of a sampled report whose run also profiled memory (`run --memory`): a
+/// heading with the summary, then the memory sections. The caller adds the footer.
+pub(crate) fn appended(profile: &Profile, options: &RenderOptions, style: Style) -> String {
+    format!(
+        "{}\n{}\n\n{}",
+        style.bold("Memory"),
+        style.dim(&summary(profile).join(" · ")),
+        sections(profile, options, style)
+    )
+}
+
+/// Top lines, functions, the peak, leak candidates, per-thread figures, the timeline, and how
+/// memory was measured.
+fn sections(profile: &Profile, options: &RenderOptions, style: Style) -> String {
+    let meta = &profile.meta;
+    let base = options.base_dir.as_deref();
+    let mut text = String::new();
+    let allocated = profile.total(Metric::AllocBytes);
+    let peak = counter(profile, "peak_bytes");
     if allocated == 0 {
         text.push_str("No allocation was recorded.\n");
     } else {
@@ -295,7 +339,7 @@ pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -
     let how = if interval == 0 {
         "every allocation recorded".to_string()
     } else {
-        let samples = counter(profile, "samples");
+        let samples = memory_samples(profile);
         let live_error = if peak > 0 {
             // A live estimate built from small allocations has a relative standard error of
             // about sqrt(interval / bytes).
@@ -313,10 +357,6 @@ pub(crate) fn report(profile: &Profile, options: &RenderOptions, style: Style) -
         )
     };
     let _ = writeln!(text, "\n{}", style.dim(&how));
-    let foot = footer(profile, Metric::AllocBytes, style);
-    if !foot.is_empty() {
-        text.push_str(&foot);
-    }
     text
 }
 

@@ -60,10 +60,19 @@ pub(crate) fn report_metric(
         .ok_or(RenderError::Empty("measurements"))
 }
 
+/// Whether a profile of another mode also holds memory figures (`run --memory`: time
+/// samples and allocations in one profile).
+pub(crate) fn has_memory_too(profile: &Profile) -> bool {
+    profile.meta.mode != Mode::Memory && profile.samples.column(Metric::AllocBytes).is_some()
+}
+
 /// The first lines of every report: what ran, how, for how long.
 pub(crate) fn header(profile: &Profile, metric: Metric, style: Style) -> String {
     let meta = &profile.meta;
     let mut line = format!("pyrometer {}", meta.mode.as_str());
+    if has_memory_too(profile) {
+        line.push_str(" + memory");
+    }
     if !meta.command.is_empty() {
         let _ = write!(line, " · {}", meta.command.join(" "));
     }
@@ -109,7 +118,7 @@ pub(crate) fn footer(profile: &Profile, metric: Metric, style: Style) -> String 
     let mut out = String::new();
     // Only counters that tell something went wrong (dropped, late, read errors, …) are shown;
     // these describe the run instead.
-    const DESCRIPTIVE: [&str; 18] = [
+    const DESCRIPTIVE: [&str; 19] = [
         "threads",
         "functions",
         "unmatched_returns",
@@ -129,6 +138,7 @@ pub(crate) fn footer(profile: &Profile, metric: Metric, style: Style) -> String 
         "peak_at_ns",
         "current_bytes",
         "peak_snapshot_bytes",
+        "memory_samples",
     ];
     let mut facts: Vec<String> = meta
         .counters
@@ -191,7 +201,8 @@ fn empty_report(profile: &Profile, style: Style) -> String {
 }
 
 /// The default report: header, top functions by self and by inclusive value, top lines when
-/// the profile has lines, a per-thread breakdown when there are several threads, footer.
+/// the profile has lines, a per-thread breakdown when there are several threads, the memory
+/// sections when a sampled run profiled memory too, footer.
 pub struct TopReport;
 
 impl Renderer for TopReport {
@@ -231,6 +242,14 @@ impl Renderer for TopReport {
         if profile.threads.len() > 1 {
             text.push('\n');
             text.push_str(&table::thread_table(profile, metric, options, style));
+        }
+        let memory_metric = matches!(
+            metric,
+            Metric::AllocBytes | Metric::AllocCount | Metric::RetainedBytes | Metric::PeakBytes
+        );
+        if has_memory_too(profile) && !memory_metric {
+            text.push('\n');
+            text.push_str(&memory::appended(profile, options, style));
         }
         let footer = footer(profile, metric, style);
         if !footer.is_empty() {
