@@ -185,9 +185,12 @@ impl ProfileBuilder {
     /// a function's block, so nested blocks that start on the same line are kept apart).
     pub fn source(&mut self, file: &str, first_line: u32, lines: &[&str]) {
         let file = self.intern(file);
-        if self.profile.sources.iter().any(|s| {
-            s.file == file && s.first_line == first_line && s.lines.len() == lines.len()
-        }) {
+        if self
+            .profile
+            .sources
+            .iter()
+            .any(|s| s.file == file && s.first_line == first_line && s.lines.len() == lines.len())
+        {
             return;
         }
         let lines = lines.iter().map(|l| self.intern(l)).collect();
