@@ -24,7 +24,8 @@ fn lines_start(py: Python<'_>, codes: Vec<Bound<'_, PyAny>>) -> PyResult<()> {
 /// Adds a code object to the running session.
 #[pyfunction]
 fn lines_add(py: Python<'_>, code: &Bound<'_, PyAny>) -> PyResult<()> {
-    lines::add_code(&gil(py), code.as_ptr()).map_err(error)
+    // SAFETY: `code` is a live object borrowed for the call; the GIL is held.
+    unsafe { lines::add_code(&gil(py), code.as_ptr()) }.map_err(error)
 }
 
 /// Pauses or resumes recording.

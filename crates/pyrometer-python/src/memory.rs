@@ -221,16 +221,15 @@ impl Drop for MemoryProfiler {
     }
 }
 
+/// One allocation site of [`memory_top`]: (file, line, function, value, allocations).
+type SiteRow = (String, u32, String, u64, u64);
+
 /// The top allocation sites of a memory profile, by line: a list of `(file, line, function,
 /// value, allocations)` sorted by `value`, the metric `by` names (`allocated`, `retained`,
 /// `peak`), largest first; like `tracemalloc.Snapshot.statistics("lineno")`.
 #[pyfunction]
 #[pyo3(signature = (data, by="allocated", limit=10))]
-fn memory_top(
-    data: &ProfileData,
-    by: &str,
-    limit: usize,
-) -> PyResult<Vec<(String, u32, String, u64, u64)>> {
+fn memory_top(data: &ProfileData, by: &str, limit: usize) -> PyResult<Vec<SiteRow>> {
     use pyrometer_profile::Metric;
     use pyrometer_profile::analysis::{Granularity, Shape, Table, ThreadFilter};
     let metric = match by {

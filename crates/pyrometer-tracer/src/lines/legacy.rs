@@ -67,11 +67,7 @@ unsafe extern "C" fn trace(
                     mute_lines(frame);
                 }
             }
-            PY_TRACE_CALL => {
-                if on_start(frame_code(frame)) == Some(false) {
-                    mute_lines(frame);
-                }
-            }
+            PY_TRACE_CALL if on_start(frame_code(frame)) == Some(false) => mute_lines(frame),
             PY_TRACE_RETURN => on_exit(frame_code(frame)),
             _ => {}
         }

@@ -504,7 +504,10 @@ pub fn start(gil: &Gil, options: LineOptions) -> Result<(), TracerError> {
 }
 
 /// Adds a code object to the running session.
-pub fn add_code(gil: &Gil, code: *mut PyObject) -> Result<(), TracerError> {
+///
+/// # Safety
+/// `code` must point to a live Python object (it is checked to be a code object).
+pub unsafe fn add_code(gil: &Gil, code: *mut PyObject) -> Result<(), TracerError> {
     // SAFETY: `gil` proves the GIL is held; hooks cannot run meanwhile.
     let Some(state) = (unsafe { state() }) else {
         return Err(TracerError::NotActive);
