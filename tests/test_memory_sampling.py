@@ -8,9 +8,11 @@ timeline exports as an SVG chart. `--memory` with another mode is a one-line err
 from __future__ import annotations
 
 import json
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pyrometer
 import pytest
 from conftest import SCRIPTS, base_env, pyrometer_command, run
 
@@ -163,6 +165,16 @@ def test_timeline_svg(combined, pyrometer):
     again = pyrometer("view", str(combined["pyro"]), "--format", "timeline")
     assert again.returncode == 0, str(again)
     assert again.stdout.encode() == combined["svg"].read_bytes()
+
+
+def test_timeline_svg_from_the_api(tmp_path):
+    with pyrometer.profile(mode="memory") as session:
+        block = bytearray(16 * MiB)
+        time.sleep(0.05)
+        del block
+    session.export(tmp_path / "api.timeline.svg")
+    root = ET.parse(tmp_path / "api.timeline.svg").getroot()
+    assert "series-traced" in {p.get("id") for p in root.iter(f"{SVG}polyline")}
 
 
 def test_timeline_of_a_profile_without_one_is_one_line(pyrometer, tmp_path):

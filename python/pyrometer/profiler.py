@@ -216,7 +216,8 @@ class Session:
         self.data.save(os.fspath(path))
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> None:
-        """Writes pstats, speedscope, collapsed, svg or json, by extension or ``format``."""
+        """Writes pstats, speedscope, collapsed, svg or json, by extension or ``format``; a memory
+        session's timeline also as an SVG chart (``.timeline.svg``, ``format="timeline"``)."""
         self.data.export(os.fspath(path), format)
 
 

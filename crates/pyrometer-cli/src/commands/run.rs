@@ -52,8 +52,8 @@ pub struct RunArgs {
         help_heading = "Tracing"
     )]
     pub checkpoint: f64,
-    /// Memory mode: mean bytes between sampled allocations (512K, 1M, …); 0 or 'exact'
-    /// records every allocation (slower)
+    /// Memory mode and --memory: mean bytes between sampled allocations (512K, 1M, …); 0 or
+    /// 'exact' records every allocation (slower)
     #[arg(
         long,
         value_name = "SIZE",
