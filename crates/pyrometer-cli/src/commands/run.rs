@@ -235,7 +235,7 @@ fn check_memory_flag(args: &RunArgs) -> Result<()> {
         ModeArg::Memory => "memory",
     };
     let hint = if args.mode == ModeArg::Memory {
-        "--mode memory already profiles memory; drop --memory (or --mode memory to sample time as well)"
+        "drop --mode memory to sample time as well: pyrometer run --memory SCRIPT"
     } else {
         "pyrometer run --memory SCRIPT samples time and profiles memory in one run"
     };
