@@ -146,6 +146,9 @@ def test_exports_use_cpu_time_unless_asked(combined, pyrometer):
     rows = [line.rsplit(" ", 1) for line in alloc.stdout.splitlines()]
     at_line = sum(int(v) for path, v in rows if path.endswith(f"mem_and_cpu.py:{marks['ALLOC']})"))
     assert at_line == per_line(combined["profile"], "alloc_bytes")[marks["ALLOC"]] > 60 * MiB, alloc.stdout
+    # pstats holds times: bytes are refused rather than written as seconds.
+    pstats = pyrometer("view", str(combined["pyro"]), "--metric", "alloc", "--export", "alloc.prof")
+    assert pstats.returncode == 2 and "pstats files hold times" in pstats.stderr, str(pstats)
     # A measure the profile does not hold is a one-line error.
     missing = pyrometer("view", str(combined["pyro"]), "--metric", "time")
     assert missing.returncode == 2 and "no time" in missing.stderr, str(missing)

@@ -61,6 +61,15 @@ pub fn stats(profile: &Profile, options: &RenderOptions) -> Result<Vec<Entry>, R
         Err(RenderError::Empty(_)) => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
+    if !matches!(
+        metric,
+        Metric::SelfTime | Metric::WallSamples | Metric::CpuSamples | Metric::GilSamples
+    ) {
+        return Err(RenderError::Other(format!(
+            "pstats files hold times, not {}: export them as .svg, .collapsed or .speedscope.json",
+            crate::format::metric_title(metric)
+        )));
+    }
     let shape = Shape::new(profile, Granularity::Function);
     let table = Table::new(profile, &shape, metric, &options.threads);
     let seconds = |v: u64| -> f64 {
