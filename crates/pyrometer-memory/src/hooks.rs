@@ -227,10 +227,11 @@ fn slow_take(l: &Local, epoch: u64, size: usize) -> bool {
     }
 }
 
-/// Records a sampled allocation. Never panics out, never re-enters.
+/// Records a sampled allocation (`native`: made through `malloc` and co. by an extension module
+/// or a library, not through PyMem). Never panics out, never re-enters.
 #[cold]
 #[inline(never)]
-fn record(ptr: *mut c_void, size: usize) {
+fn record(ptr: *mut c_void, size: usize, native: bool) {
     if ptr.is_null() {
         return;
     }
@@ -291,6 +292,9 @@ fn record(ptr: *mut c_void, size: usize) {
         stack.extend(resolved);
         let site = rec.site(stack.into_iter(), thread);
         rec.allocated(ptr as usize, size as u64, site, now);
+        if native {
+            rec.native_allocated(size as u64);
+        }
         filter_add(ptr as usize);
         CURRENT.store(rec.stats().current.max(0.0) as u64, Ordering::Relaxed);
     });
@@ -303,7 +307,7 @@ fn record(ptr: *mut c_void, size: usize) {
 
 /// Forgets a pointer about to be freed, if it was sampled.
 #[inline(always)]
-fn forget(ptr: *mut c_void) {
+pub(crate) fn forget(ptr: *mut c_void) {
     if ptr.is_null() || EPOCH.load(Ordering::Relaxed) == 0 {
         return;
     }
@@ -370,7 +374,27 @@ fn allocate<const D: usize>(size: usize, call: impl FnOnce() -> *mut c_void) -> 
         Err(_) => (call.take().map_or(null_mut(), |c| c()), false),
     };
     if sampled {
-        record(ptr, size);
+        record(ptr, size, false);
+    }
+    ptr
+}
+
+/// Runs a native allocating call (`malloc` and co. from a patched object, see `native`) and
+/// decides whether the block it returns is sampled: the same countdown as the PyMem domains,
+/// so the same Poisson process and the same exact totals. A call made inside a MEM or OBJ
+/// wrapper (a PyMem allocator living in an extension module) is already counted there.
+#[inline(always)]
+pub(crate) fn allocate_native(size: usize, call: impl FnOnce() -> *mut c_void) -> *mut c_void {
+    let epoch = EPOCH.load(Ordering::Relaxed);
+    let ptr = call();
+    if epoch == 0 {
+        return ptr;
+    }
+    let sampled = LOCAL
+        .try_with(|l| !l.nested.get() && take(l, epoch, size))
+        .unwrap_or(false);
+    if sampled {
+        record(ptr, size, true);
     }
     ptr
 }

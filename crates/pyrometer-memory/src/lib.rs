@@ -11,12 +11,15 @@
 //!   allocations with unbiased weights, live bytes, bytes at the peak), turned into a
 //!   [`Profile`] in `Mode::Memory`.
 //! - [`timeline`]: traced memory and RSS over time, from a plain thread.
+//! - `native`: `malloc` and co. called by extension modules and libraries (numpy's arrays),
+//!   caught by patching their GOT slots while a session is on, fed to the same sampler.
 //!
 //! One session at a time per process: [`start`], then [`stop`] (or [`snapshot`] while
 //! running). A forked child's hooks only forward; the session belongs to the parent.
 
 pub mod frames;
 mod hooks;
+mod native;
 pub mod poisson;
 pub mod recorder;
 mod spin;
@@ -47,6 +50,15 @@ pub struct Options {
     /// Leave the caller's frames (and theirs) out of every stack: for a launcher that starts
     /// profiling, then runs the program from the frame that called [`start`].
     pub cut_caller_frames: bool,
+    /// Also capture native allocations (`malloc` and co. called by extension modules and
+    /// shared libraries). On by default; the environment variable
+    /// `PYROMETER_NATIVE_MEMORY=0` turns it off.
+    pub native: bool,
+}
+
+/// The environment's choice for [`Options::native`].
+fn native_from_env() -> bool {
+    std::env::var_os("PYROMETER_NATIVE_MEMORY").is_none_or(|v| v != "0")
 }
 
 impl Default for Options {
@@ -55,6 +67,7 @@ impl Default for Options {
             sample_interval: DEFAULT_SAMPLE_INTERVAL,
             timeline_interval: Duration::from_millis(10),
             cut_caller_frames: false,
+            native: native_from_env(),
         }
     }
 }
@@ -89,6 +102,13 @@ struct Session {
 
 /// Touched only by API calls, under the GIL (never by the hooks).
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+
+/// Whether native allocations are captured in this session: `Ok(())`, or why not.
+static NATIVE: Mutex<Option<Result<(), String>>> = Mutex::new(None);
+
+fn native_status() -> std::sync::MutexGuard<'static, Option<Result<(), String>>> {
+    NATIVE.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
     SESSION.lock().unwrap_or_else(|p| p.into_inner())
@@ -135,6 +155,12 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
         options.sample_interval,
         Recorder::new(options.sample_interval),
     );
+    *native_status() = Some(if options.native {
+        // SAFETY: the GIL is held and the session is on.
+        unsafe { native::attach() }.map(|_| ())
+    } else {
+        Err("turned off (PYROMETER_NATIVE_MEMORY=0)".into())
+    });
     let start = Instant::now();
     *guard = Some(Session {
         pid: std::process::id(),
@@ -181,6 +207,17 @@ fn profile_of(
     for s in timeline::series(points, Some((stats.peak_ns, stats.peak))) {
         builder.add_series(s);
     }
+    match native_status().as_ref() {
+        Some(Ok(())) => builder.meta_mut().notes.push(format!(
+            "native allocations (malloc and co. from extension modules and libraries) are included: about {:.1} MiB of the allocated bytes",
+            rec.native_bytes / (1024.0 * 1024.0)
+        )),
+        Some(Err(why)) => builder
+            .meta_mut()
+            .notes
+            .push(format!("native allocations are not included: {why}")),
+        None => {}
+    }
     let failures = hooks::FAILURES.load(Ordering::Relaxed);
     if failures > 0 {
         builder.meta_mut().notes.push(format!(
@@ -196,6 +233,7 @@ pub fn stop(_gil: &Gil, names: ThreadNames) -> Result<Profile, MemoryError> {
     let Some(session) = guard.take().filter(|s| s.pid == std::process::id()) else {
         return Err(MemoryError::NotActive);
     };
+    native::detach();
     let shared = hooks::end().ok_or(MemoryError::NotActive)?;
     if let Some(t) = checkpointer().take() {
         let _ = t.join();

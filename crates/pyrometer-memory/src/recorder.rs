@@ -109,6 +109,8 @@ pub struct Recorder {
     /// Exact totals flushed by the threads' countdowns.
     pub allocated_bytes: u64,
     pub allocations: u64,
+    /// The estimated bytes of the sampled native allocations (before calibration).
+    pub native_bytes: f64,
     synthetic: FxHashMap<&'static str, CodeIdx>,
     thread_names_tried: u32,
 }
@@ -139,6 +141,7 @@ impl Recorder {
             samples: 0,
             allocated_bytes: 0,
             allocations: 0,
+            native_bytes: 0.0,
             synthetic: FxHashMap::default(),
             thread_names_tried: 0,
         }
@@ -255,6 +258,12 @@ impl Recorder {
                 self.peak_sites.extend(self.sites.iter().map(|s| s.live));
             }
         }
+    }
+
+    /// Counts a sampled allocation just recorded as native (made through `malloc` and co., not
+    /// PyMem) in the estimate of native bytes.
+    pub fn native_allocated(&mut self, size: u64) {
+        self.native_bytes += poisson::weights(size, self.mean).0;
     }
 
     /// A free of a pointer that may have been sampled: true when it was.

@@ -39,6 +39,14 @@ impl<T> SpinLock<T> {
         }
         Guard { lock: self }
     }
+
+    /// Releases the lock without a guard (after a guard was forgotten on purpose).
+    ///
+    /// # Safety
+    /// The lock must be held by the calling thread, through a guard it forgot.
+    pub unsafe fn force_unlock(&self) {
+        self.locked.store(false, Ordering::Release);
+    }
 }
 
 pub struct Guard<'a, T> {
