@@ -114,6 +114,21 @@ def test_subprocesses_are_followed(pyrometer, tmp_path):
     assert len(doc["processes"]) == 2, doc["processes"]
     shares = inclusive_shares(collapsed(pyrometer, profile), ["in_child", "in_parent"])
     assert shares["in_child"] > 30 and shares["in_parent"] > 15, shares
+    # Apart: the report names each process; --process keeps one.
+    report = pyrometer("view", str(profile))
+    assert report.returncode == 0, str(report)
+    processes = report.stdout.split("\nProcesses (--process PID")[1].split("\nThreads\n")[0]
+    parent, child = (p["pid"] for p in doc["processes"])
+    assert f"pid {parent}" in processes and f"pid {child}  (child of {parent})" in processes, processes
+    only_child = pyrometer("view", str(profile), "--process", str(child), "--format", "collapsed")
+    assert only_child.returncode == 0, str(only_child)
+    assert "in_child" in only_child.stdout and "in_parent" not in only_child.stdout
+    only_parent = pyrometer("view", str(profile), "--process", str(parent), "--format", "collapsed").stdout
+    assert "in_parent" in only_parent and "in_child" not in only_parent
+    missing = pyrometer("view", str(profile), "--process", "1")
+    assert missing.returncode == 2 and missing.stderr.startswith("pyrometer: error: the profile has no process 1")
+
+    # Without --subprocesses the child is not sampled (this run overwrites the profile above).
     alone = sampled_run(pyrometer, tmp_path, SCRIPTS / "spawns_python.py")
     assert inclusive_shares(collapsed(pyrometer, alone), ["in_child"])["in_child"] == 0
 

@@ -157,6 +157,10 @@ pub struct ReportArgs {
     /// In the call tree, hide calls under this percentage of the total
     #[arg(long, value_name = "PERCENT", help_heading = "Report")]
     pub min_share: Option<f64>,
+    /// Report and export only this process of a run that followed subprocesses (by pid; the
+    /// Processes table lists them) [default: all processes merged]
+    #[arg(long, value_name = "PID", help_heading = "Report")]
+    pub process: Option<u32>,
     /// Line-level reports: the unit of the Time and Per Hit columns: s, ms, us, ns or seconds
     /// as a number (1e-6) [default: us]
     #[arg(long, value_name = "UNIT", value_parser = parse_unit, help_heading = "Report")]

@@ -86,6 +86,29 @@ fn report_metric(profile: &Profile, idle: bool) -> Option<Metric> {
     }
 }
 
+/// The part of `profile` the report is about: one process with `--process PID`, else all.
+pub fn selected_process<'a>(
+    profile: &'a Profile,
+    report: &ReportArgs,
+) -> Result<std::borrow::Cow<'a, Profile>> {
+    let Some(pid) = report.process else {
+        return Ok(std::borrow::Cow::Borrowed(profile));
+    };
+    match profile.only_process(pid) {
+        Some(one) => Ok(std::borrow::Cow::Owned(one)),
+        None => {
+            let pids: Vec<String> = profile
+                .processes
+                .iter()
+                .map(|p| p.pid.to_string())
+                .collect();
+            Err(user_error(format!("the profile has no process {pid}"))
+                .hint(format!("its processes: {}", pids.join(", ")))
+                .into())
+        }
+    }
+}
+
 /// Saves the profile, writes the exports, prints the report, then says where the profile is.
 /// The profile is saved first: whatever fails after, what was collected is kept.
 pub fn deliver(
@@ -103,6 +126,8 @@ pub fn deliver(
             out_path.display()
         ))
     })?;
+    let selected = selected_process(profile, report)?;
+    let profile = selected.as_ref();
     let options = render_options(profile, report, settings, cwd)?;
     let exported = write_exports(profile, export, &options);
     let reported = if quiet {

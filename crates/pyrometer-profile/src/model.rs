@@ -371,6 +371,45 @@ impl Profile {
             .map_or(0, |values| values.iter().sum())
     }
 
+    /// The same profile with only the measurements of process `pid`'s threads (for a run that
+    /// followed subprocesses); `None` when no process of the profile has that pid. Tables
+    /// (frames, stacks, threads, processes) are kept as they are.
+    pub fn only_process(&self, pid: u32) -> Option<Profile> {
+        let index = self.processes.iter().position(|p| p.pid == pid)? as ProcessIdx;
+        let keep: Vec<bool> = self
+            .samples
+            .thread
+            .iter()
+            .map(|&t| {
+                self.threads
+                    .get(t as usize)
+                    .is_some_and(|t| t.process == index)
+            })
+            .collect();
+        let pick = |values: &[u64]| -> Vec<u64> {
+            values
+                .iter()
+                .zip(&keep)
+                .filter_map(|(&v, &k)| k.then_some(v))
+                .collect()
+        };
+        let mut profile = self.clone();
+        profile.samples = Samples {
+            stack: pick_ids(&self.samples.stack, &keep),
+            thread: pick_ids(&self.samples.thread, &keep),
+            columns: self
+                .samples
+                .columns
+                .iter()
+                .map(|c| Column {
+                    metric: c.metric,
+                    values: pick(&c.values),
+                })
+                .collect(),
+        };
+        Some(profile)
+    }
+
     /// The saved text of line `line` of `file`, if the profile kept it.
     pub fn source_line(&self, file: StrId, line: u32) -> Option<&str> {
         self.sources.iter().find_map(|s| {
@@ -465,4 +504,12 @@ impl Profile {
         }
         Ok(())
     }
+}
+
+/// The entries of `ids` whose `keep` flag is set.
+fn pick_ids(ids: &[u32], keep: &[bool]) -> Vec<u32> {
+    ids.iter()
+        .zip(keep)
+        .filter_map(|(&id, &k)| k.then_some(id))
+        .collect()
 }

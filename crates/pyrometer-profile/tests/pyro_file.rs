@@ -176,3 +176,30 @@ fn source_lines_are_found_by_file_and_line() {
     assert_eq!(profile.source_line(file, 2), None);
     assert_eq!(profile.source_line(file, 5), None);
 }
+
+#[test]
+fn one_process_of_several_is_kept_apart() {
+    let mut b = ProfileBuilder::new(Meta::default());
+    let parent = b.process(100, None, vec!["main.py".into()]);
+    let child = b.process(200, Some(parent), vec!["-c".into(), "work()".into()]);
+    let t_parent = b.thread(parent, 1, 100, "MainThread", true);
+    let t_child = b.thread(child, 1, 200, "MainThread", true);
+    let f = b.frame("f", "f", "/src/a.py", 1, FrameKind::Python);
+    let l = b.location(f, 3);
+    let s = b.stack_from_path(&[l]).unwrap();
+    b.add(s, t_parent, Metric::CpuSamples, 30);
+    b.add(s, t_child, Metric::CpuSamples, 70);
+    let profile = b.finish();
+    assert_eq!(profile.total(Metric::CpuSamples), 100);
+
+    let only_child = profile.only_process(200).unwrap();
+    assert_eq!(only_child.total(Metric::CpuSamples), 70);
+    assert!(only_child.samples.thread.iter().all(|&t| t == t_child));
+    assert_eq!(only_child.processes, profile.processes);
+    only_child.validate().unwrap();
+    assert_eq!(
+        profile.only_process(100).unwrap().total(Metric::CpuSamples),
+        30
+    );
+    assert!(profile.only_process(300).is_none());
+}

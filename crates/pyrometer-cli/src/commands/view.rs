@@ -36,16 +36,18 @@ pub fn view(args: ViewArgs) -> Result<i32> {
             other => user_error(format!("cannot read {file}: {other}")),
         }
     })?;
-    let options = output::render_options(&profile, &args.report, &settings, &cwd)?;
-    output::write_exports(&profile, &args.export, &options)?;
+    let selected = output::selected_process(&profile, &args.report)?;
+    let profile = selected.as_ref();
+    let options = output::render_options(profile, &args.report, &settings, &cwd)?;
+    output::write_exports(profile, &args.export, &options)?;
     let asked_for_report =
         args.report.tree || args.report.callers.is_some() || args.report.callees.is_some();
     match args.export.format {
         Some(format) if args.export.exports.is_empty() && !asked_for_report => {
-            output::print_format(&profile, format, &options)?
+            output::print_format(profile, format, &options)?
         }
         _ if args.export.exports.is_empty() || asked_for_report => {
-            output::print_report(&profile, &args.report, &options)?
+            output::print_report(profile, &args.report, &options)?
         }
         _ => {}
     }

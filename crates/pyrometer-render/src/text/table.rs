@@ -300,14 +300,20 @@ pub(crate) fn thread_table(
     }
     let mut order: Vec<usize> = (0..per_thread.len()).collect();
     order.sort_by(|&a, &b| per_thread[b].cmp(&per_thread[a]));
+    let several = profile.processes.len() > 1;
     let mut grid = Grid::new(&[format::metric_title(metric), "share"], "thread");
     for t in order {
         let thread = &profile.threads[t];
-        let detail = if thread.native_id != 0 {
+        let mut detail = if thread.native_id != 0 {
             format!("tid {}", thread.native_id)
         } else {
             String::new()
         };
+        if several && let Some(process) = profile.processes.get(thread.process as usize) {
+            detail = format!("pid {}  {detail}", process.pid)
+                .trim_end()
+                .to_string();
+        }
         grid.push(
             vec![
                 vf.show(per_thread[t]),
@@ -317,5 +323,62 @@ pub(crate) fn thread_table(
             detail,
         );
     }
-    format!("{}\n{}", style.bold("Threads"), grid.render(style, 0))
+    let mut out = String::new();
+    if several {
+        out.push_str(&process_table(profile, metric, &per_thread, total, style));
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "{}\n{}",
+        style.bold("Threads"),
+        grid.render(style, 0)
+    ));
+    out
+}
+
+/// Each process's share, for a run that followed subprocesses: pid, parent and command line.
+fn process_table(
+    profile: &Profile,
+    metric: Metric,
+    per_thread: &[u64],
+    total: u64,
+    style: Style,
+) -> String {
+    let vf = ValueFormat::new(profile, metric);
+    let mut per_process = vec![0u64; profile.processes.len()];
+    for (thread, value) in profile.threads.iter().zip(per_thread) {
+        if let Some(slot) = per_process.get_mut(thread.process as usize) {
+            *slot += value;
+        }
+    }
+    let mut order: Vec<usize> = (0..per_process.len()).collect();
+    order.sort_by(|&a, &b| per_process[b].cmp(&per_process[a]).then(a.cmp(&b)));
+    let mut grid = Grid::new(&[format::metric_title(metric), "share"], "process");
+    for p in order {
+        let process = &profile.processes[p];
+        let parent = process
+            .parent
+            .and_then(|i| profile.processes.get(i as usize))
+            .map_or(String::new(), |parent| {
+                format!("(child of {})  ", parent.pid)
+            });
+        // One line per process: a `-c` program's newlines are shown as `⏎`.
+        let mut command = process.command.join(" ").replace('\n', "⏎");
+        if command.chars().count() > 60 {
+            command = command.chars().take(59).collect::<String>() + "…";
+        }
+        grid.push(
+            vec![
+                vf.show(per_process[p]),
+                format::percent(percent(per_process[p], total)),
+            ],
+            format!("pid {}", process.pid),
+            format!("{parent}{command}").trim_end().to_string(),
+        );
+    }
+    format!(
+        "{}\n{}",
+        style.bold("Processes (--process PID reports one)"),
+        grid.render(style, 0)
+    )
 }
