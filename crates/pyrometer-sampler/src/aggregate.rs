@@ -57,6 +57,8 @@ pub struct Flags {
     /// the sampler fell behind (so busy periods, when the sampler competes with the program
     /// for a CPU and falls behind, are not under-counted).
     pub weight: u64,
+    /// Of those ticks, how many the thread spent on a CPU (at most `weight`).
+    pub cpu_ticks: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -212,7 +214,7 @@ impl Aggregate {
         let c = self.counts.entry((node, thread)).or_default();
         let weight = flags.weight.max(1);
         c[0] += weight;
-        c[1] += flags.on_cpu as u64 * weight;
+        c[1] += flags.cpu_ticks.min(weight);
         c[2] += flags.holds_gil as u64 * weight;
         true
     }
@@ -340,6 +342,7 @@ mod tests {
         let t = agg.thread(p, 1, 10, || ("MainThread".into(), true));
         let cpu = Flags {
             on_cpu: true,
+            cpu_ticks: 1,
             holds_gil: true,
             weight: 1,
         };

@@ -7,6 +7,13 @@
 //! ticks (every 1–10 ms), not on every read, so "recently" is a window of [`RECENT`]. An idle
 //! thread costs one read (its run time did not move); a running one two. Each file is opened
 //! once and re-read with `pread` at offset 0 (the kernel regenerates the text on every read).
+//!
+//! How much CPU a sample stands for comes from the run time itself ([`CpuStates::cpu_ticks`]):
+//! the nanoseconds the thread ran since the previous sample, in whole sampling intervals, the
+//! remainder carried to the next sample. A state letter counts a thread that is runnable but
+//! waiting for a CPU as running; on a loaded machine that more than doubled the CPU time of a
+//! busy loop. The run time does not: the CPU time reported is the CPU time the kernel
+//! accounted, spread over the stacks the samples saw.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -33,8 +40,9 @@ pub struct CpuStates {
     pid: u32,
     files: FxHashMap<u64, File>,
     syscall_files: FxHashMap<u64, File>,
-    /// Per TID: the schedstat file, the run time (ns) last read, and when it last moved.
-    schedstat: FxHashMap<u64, (File, u64, Instant)>,
+    /// Per TID: the schedstat file, the run time (ns) last read, when it last moved, and the
+    /// run time not yet handed out as CPU ticks.
+    schedstat: FxHashMap<u64, (File, u64, Instant, u64)>,
     buf: Vec<u8>,
     reads: u64,
 }
@@ -84,11 +92,12 @@ impl CpuStates {
     /// seen); `None` when schedstat cannot be read.
     fn ran_since_last_read(&mut self, tid: u64) -> Option<bool> {
         let now = Instant::now();
-        if !self.schedstat.contains_key(&tid) {
+        let first = !self.schedstat.contains_key(&tid);
+        if first {
             let f = File::open(format!("/proc/{}/task/{tid}/schedstat", self.pid)).ok()?;
-            self.schedstat.insert(tid, (f, 0, now));
+            self.schedstat.insert(tid, (f, 0, now, 0));
         }
-        let (f, last, moved) = self.schedstat.get_mut(&tid)?;
+        let (f, last, moved, pending) = self.schedstat.get_mut(&tid)?;
         self.reads += 1;
         let n = match f.read_at(&mut self.buf, 0) {
             Ok(n) if n > 0 => n,
@@ -99,10 +108,29 @@ impl CpuStates {
         };
         let run = run_time(&self.buf[..n])?;
         if run != *last {
+            // What it ran before we first saw it belongs to no sample.
+            if !first {
+                *pending += run.saturating_sub(*last);
+            }
             *last = run;
             *moved = now;
         }
         Some(now.duration_since(*moved) <= RECENT)
+    }
+
+    /// The CPU time thread `tid` used since the previous sample, in whole `interval_ns`
+    /// ticks, at most `max` (the ticks the sample stands for), after [`CpuStates::state`] read
+    /// its run time; `None` when its run time cannot be read. The kernel adds a running
+    /// thread's time in lumps (at scheduler ticks), so what exceeds `max` is carried to the
+    /// next samples, up to [`RECENT`]'s worth: a lump is spread over the samples that follow
+    /// instead of landing whole on one.
+    pub fn cpu_ticks(&mut self, tid: u64, interval_ns: u64, max: u64) -> Option<u64> {
+        let (_, _, _, pending) = self.schedstat.get_mut(&tid)?;
+        let interval_ns = interval_ns.max(1);
+        let ticks = (*pending / interval_ns).min(max);
+        *pending -= ticks * interval_ns;
+        *pending = (*pending).min((RECENT.as_nanos() as u64).max(interval_ns));
+        Some(ticks)
     }
 
     /// The state letter of thread `tid` now: `R` is running or runnable.
@@ -214,5 +242,42 @@ mod tests {
         }
         assert_eq!(s.state(me), ThreadState::Running);
         sleeper.join().unwrap();
+    }
+
+    #[test]
+    fn cpu_ticks_add_up_to_the_run_time_and_never_exceed_the_sample() {
+        // SAFETY: gettid has no preconditions and cannot fail.
+        let me = unsafe { libc::gettid() } as u64;
+        let mut s = CpuStates::new(std::process::id());
+        assert_eq!(s.cpu_ticks(me, 1_000_000, 1), None, "not read yet");
+        s.state(me);
+        assert_eq!(s.cpu_ticks(me, 1_000_000, 1), Some(0), "the time before is nobody's");
+        // Spin 200 ms of CPU in 1 ms samples: the ticks handed out follow the run time.
+        let cpu = |s: &mut CpuStates| {
+            s.state(me);
+            s.schedstat[&me].1
+        };
+        let start = cpu(&mut s);
+        let mut ticks = 0;
+        for _ in 0..200 {
+            let end = Instant::now() + Duration::from_millis(1);
+            while Instant::now() < end {
+                std::hint::spin_loop();
+            }
+            s.state(me);
+            let t = s.cpu_ticks(me, 1_000_000, 1).unwrap();
+            assert!(t <= 1, "at most the sample's one tick");
+            ticks += t;
+        }
+        let ran_ms = (cpu(&mut s) - start) / 1_000_000;
+        assert!(ticks + 25 >= ran_ms && ticks <= ran_ms + 1, "{ticks} ticks for {ran_ms} ms");
+        // Sleeping: no CPU, beyond the part of the last scheduler tick (up to 10 ms) the kernel
+        // accounts only when the thread stops.
+        s.state(me);
+        while s.cpu_ticks(me, 1_000_000, 100).unwrap() > 0 {}
+        std::thread::sleep(Duration::from_millis(50));
+        s.state(me);
+        let slept = s.cpu_ticks(me, 1_000_000, 50).unwrap();
+        assert!(slept <= 11, "{slept} ticks while sleeping 50 ms");
     }
 }

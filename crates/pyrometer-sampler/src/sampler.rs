@@ -377,6 +377,7 @@ impl Sampler {
         if t.bad_ticks >= REATTACH_AFTER {
             return self.reattach(ti);
         }
+        let interval_ns = (1e9 / self.config.rate_hz.max(0.001)) as u64;
         let t = &mut self.targets[ti];
         let process = &t.process;
         for ts in t.sample.threads() {
@@ -397,12 +398,22 @@ impl Sampler {
             } else {
                 t.cpu.state(ts.native_id)
             };
-            let on_cpu = state == ThreadState::Running;
+            let by_state = (state == ThreadState::Running) as u64 * self.weight;
+            // The CPU the thread used since the last sample, when its run time can be read;
+            // else whether it is running now (see `cpu.rs`).
+            let cpu_ticks = if self.config.cpu_state && !blocking {
+                t.cpu
+                    .cpu_ticks(ts.native_id, interval_ns, self.weight)
+                    .unwrap_or(by_state)
+            } else {
+                by_state
+            };
             let thread = self
                 .agg
                 .thread(t.index, ts.ident, ts.native_id, || process.name_thread(ts));
             let flags = Flags {
-                on_cpu,
+                on_cpu: cpu_ticks > 0,
+                cpu_ticks,
                 holds_gil: ts.holds_gil,
                 weight: self.weight,
             };
