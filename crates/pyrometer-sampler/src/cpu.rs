@@ -251,7 +251,11 @@ mod tests {
         let mut s = CpuStates::new(std::process::id());
         assert_eq!(s.cpu_ticks(me, 1_000_000, 1), None, "not read yet");
         s.state(me);
-        assert_eq!(s.cpu_ticks(me, 1_000_000, 1), Some(0), "the time before is nobody's");
+        assert_eq!(
+            s.cpu_ticks(me, 1_000_000, 1),
+            Some(0),
+            "the time before is nobody's"
+        );
         // Spin 200 ms of CPU in 1 ms samples: the ticks handed out follow the run time.
         let cpu = |s: &mut CpuStates| {
             s.state(me);
@@ -270,7 +274,10 @@ mod tests {
             ticks += t;
         }
         let ran_ms = (cpu(&mut s) - start) / 1_000_000;
-        assert!(ticks + 25 >= ran_ms && ticks <= ran_ms + 1, "{ticks} ticks for {ran_ms} ms");
+        assert!(
+            ticks + 25 >= ran_ms && ticks <= ran_ms + 1,
+            "{ticks} ticks for {ran_ms} ms"
+        );
         // Sleeping: no CPU, beyond the part of the last scheduler tick (up to 10 ms) the kernel
         // accounts only when the thread stops.
         s.state(me);
