@@ -3,8 +3,12 @@ allocations known by construction are reported within 1 % and on their lines, le
 as leak candidates and freed memory does not, threads are attributed, errors are one line.
 
 Tolerances: allocated totals per line in sampled mode are judged within 1 % of the exact
-mode's figures (the sampled figures are calibrated to the exact byte count, so the residual
-error is the split between lines: ~0.35 % for the small-object line at the default interval).
+mode's figures. The sampled figures are calibrated to the exact byte count, so the residual
+error is the split between lines that allocate in the same stretch: for the small-object line,
+whose loop header allocates 13.75 MB of ints beside its 100 MB, the standard error is about
+sqrt(64 KiB x 13.75 MB) / 100 MB = 0.7 % at the default interval, so one run in six or seven
+misses 1 %. Like the sampler's statistical tests, the check is retried on fresh runs and must
+fail three times in a row to fail.
 Live figures (retained, peak) in sampled mode are estimates with a relative standard error of
 sqrt(interval / bytes), so they are judged within 5 such standard errors."""
 
@@ -57,6 +61,15 @@ def within(value: float, truth: float, percent: float) -> bool:
     return abs(value - truth) <= truth * percent / 100
 
 
+def sampled_known_run(tmp: Path, attempt: int) -> Path:
+    """Another run of mem_known.py in sampled mode (a new random sampling sequence)."""
+    out = tmp / f"known-sampled-{attempt}.pyro"
+    cmd = [sys.executable, "-m", "pyrometer", "run", "-q", "--mode", "memory", "-o", str(out)]
+    proc = subprocess.run([*cmd, str(SCRIPTS / "mem_known.py")], cwd=tmp, env=base_env(tmp), capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    return out
+
+
 @pytest.fixture(scope="module")
 def known_runs(tmp_path_factory):
     """mem_known.py in exact and in sampled mode (the program allocates ~620 MB)."""
@@ -92,10 +105,16 @@ def test_sampled_mode_is_within_one_percent(known_runs):
     script = SCRIPTS / "mem_known.py"
     marks = marked_lines(script)
     exact = by_line(known_runs["exact"], script)
-    sampled = by_line(known_runs["sampled"], script)
-    for mark in ("BIG", "SMALL"):
-        line = marks[mark]
-        assert within(sampled[line][0], exact[line][0], 1.0), (mark, sampled[line], exact[line])
+    attempts = []
+    for attempt in range(3):
+        run = known_runs["sampled"] if attempt == 0 else sampled_known_run(known_runs["sampled"].parent, attempt)
+        sampled = by_line(run, script)
+        off = {mark: (sampled[marks[mark]][0], exact[marks[mark]][0]) for mark in ("BIG", "SMALL")}
+        attempts.append(off)
+        if all(within(got, truth, 1.0) for got, truth in off.values()):
+            break
+    else:
+        pytest.fail(f"sampled totals off by more than 1 % in three runs: {attempts}")
     # The 512 MiB allocation is the peak's largest holder.
     peak = by_line(known_runs["sampled"], script, "peak")
     assert within(peak[marks["BIG"]][0], 512 * MiB, 1.0)
