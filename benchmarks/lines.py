@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from overhead import SHIM, WORKLOADS, benchmarks_dir, pyrometer_command
+from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command
 
 TOOLS = ["bare", "kernprof", "pyrometer"]
 
@@ -120,12 +120,7 @@ def main() -> None:
         f"(target: at most half of kernprof's, {(g_k - 1) / 2:.2f}).",
         f"Workloads above 4x under pyrometer: {', '.join(over) if over else 'none'}.",
     ]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import SHIM, WORKLOADS, benchmarks_dir, pyrometer_command
+from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command
 
 TOOLS = ["bare", "pyrometer", "tracemalloc", "memray", "memray-pyalloc", "scalene"]
 
@@ -154,12 +154,7 @@ def main() -> None:
         if v and t != "tracemalloc":
             sizes.append(f"{t} {statistics.median(v):.2f} MB/min (max {max(v):.2f})")
     lines += ["", "Capture size per minute of run time, median over workloads: " + "; ".join(sizes) + "."]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

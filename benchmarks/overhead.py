@@ -57,6 +57,15 @@ TOOLS = ["bare", "cProfile", "pyrometer"]
 FLOOR = "hook floor"
 
 
+def emit(table: str, out: Path | None) -> None:
+    """Prints a result table, and writes it to `out` when given."""
+    print()
+    print(table)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(table + "\n")
+
+
 def benchmarks_dir() -> Path:
     spec = importlib.util.find_spec("pyperformance")
     if spec is None or spec.origin is None:
@@ -180,12 +189,7 @@ def main() -> None:
         f"(target: at most half of cProfile's, {(g_c - 1) / 2:.2f}).",
         f"Workloads where pyrometer is not faster than cProfile: {', '.join(worse) if worse else 'none'}.",
     ]
-    table = "\n".join(lines)
-    print()
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":

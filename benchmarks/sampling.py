@@ -20,7 +20,6 @@ Run with the interpreter under test, with pyrometer, pyperformance and py-spy in
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -35,16 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIM = ROOT / "tests" / "pyperf_shim"
+from overhead import SHIM, benchmarks_dir, emit
+
 WORKLOADS = ["richards", "go", "raytrace", "deltablue", "chaos", "nbody", "json_dumps", "pyflate"]
-
-
-def benchmarks_dir() -> Path:
-    spec = importlib.util.find_spec("pyperformance")
-    if spec is None or spec.origin is None:
-        sys.exit("pyperformance is not installed in this interpreter (pip install pyperformance)")
-    return Path(spec.origin).parent / "data-files" / "benchmarks"
 
 
 def tool_command(tool: str, rate: int, script: Path, out_dir: Path) -> list[str]:
@@ -215,12 +207,7 @@ def main() -> None:
                 f"| {tool} | {rate} Hz | {med:.3f}x / {worst:.3f}x | {cpu_med:.3f}x / {cpu_worst:.3f}x "
                 f"| {achieved:.0f} | {cost_text} |"
             )
-    table = "\n".join(lines)
-    print()
-    print(table)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(table + "\n")
+    emit("\n".join(lines), args.out)
 
 
 if __name__ == "__main__":
