@@ -278,3 +278,26 @@ def test_a_program_using_cprofile_keeps_working(pyrometer, in_tmp):
     if sys.version_info >= (3, 12):
         traced = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "uses_cprofile.py"))
         assert {"outer", "inner"} <= profiled_names(saved_profile(traced))
+
+
+def test_ignored_signals_stay_ignored(tmp_path):
+    """Started with SIGINT and SIGHUP ignored (a background job, nohup), the program sees them
+    ignored, as under plain python; asyncio then leaves SIGINT alone, for example."""
+    script = tmp_path / "show.py"
+    script.write_text("import signal\nprint(signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGHUP))\n")
+
+    def ignoring():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def shown(command):
+        proc = subprocess.run(
+            command, cwd=tmp_path, env=base_env(tmp_path), capture_output=True, text=True, preexec_fn=ignoring
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.splitlines()[0]
+
+    plain = shown([sys.executable, str(script)])
+    assert plain == f"{signal.SIG_IGN} {signal.SIG_IGN}"
+    for mode in ("sample", "trace"):
+        assert shown([*pyrometer_command(), "run", "--mode", mode, "-q", str(script)]) == plain

@@ -7,7 +7,8 @@
 //!
 //! While the child runs, the parent ignores the terminal's Ctrl-C (the child gets it too and
 //! saves its profile) and forwards SIGTERM, SIGHUP, SIGQUIT and explicitly sent SIGINTs to the
-//! child, so that killing `pyrometer run` still leaves a profile.
+//! child, so that killing `pyrometer run` still leaves a profile. A signal the parent was
+//! started ignoring (`nohup`, a background job) stays ignored, in the child too.
 
 use std::ffi::c_int;
 use std::path::{Path, PathBuf};
@@ -128,6 +129,19 @@ impl Forwarding {
     fn install() -> Forwarding {
         let mut saved = Vec::new();
         for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT] {
+            // A signal this process was started ignoring (SIGHUP under nohup, SIGINT for a
+            // background job of a shell without job control) stays ignored, and the child
+            // inherits that, as it would under plain python: a handler here would be reset to
+            // the default in the child by exec.
+            // SAFETY: sigaction with a null new action only reads the current one.
+            let ignored = unsafe {
+                let mut current: libc::sigaction = std::mem::zeroed();
+                libc::sigaction(signal, std::ptr::null(), &mut current) == 0
+                    && current.sa_sigaction == libc::SIG_IGN
+            };
+            if ignored {
+                continue;
+            }
             // SAFETY: sigaction with a zeroed struct, our handler and SA_SIGINFO is well defined;
             // the old action is kept to be restored.
             unsafe {
