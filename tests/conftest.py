@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections import defaultdict
@@ -17,6 +18,14 @@ TESTS = Path(__file__).parent
 SCRIPTS = TESTS / "scripts"
 PYPERF_SHIM = TESTS / "pyperf_shim"
 EXACT_SITE = TESTS / "exact_site"
+
+# The tests send signals and expect their default effects, as in a terminal. A suite started
+# under nohup or as a background job of a non-interactive shell inherits SIGHUP, SIGINT and
+# SIGQUIT ignored, and so would every program it starts (pyrometer keeps ignored signals
+# ignored, as python does): give the programs the defaults back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+for _signal in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
+    signal.signal(_signal, signal.SIG_DFL)
 
 
 def pyrometer_command() -> list[str]:
