@@ -37,7 +37,7 @@ fi
 PYRO="$PYROMETER check"
 
 echo "tree: $STDLIB"
-echo "files: pyrometer $($PYRO "$STDLIB" | grep -o '[0-9]* checked' | head -1), ruff $("$RUFF" check --select PERF --no-cache --show-files "$STDLIB" 2>/dev/null | grep -c '\.py$') *.py files"
+echo "files: pyrometer $($PYRO "$STDLIB" | grep -o '[0-9][0-9]* checked' | head -1), ruff $("$RUFF" check --select PERF --no-cache --show-files "$STDLIB" 2>/dev/null | grep -c '\.py$') *.py files"
 echo "lines: $(find "$STDLIB" -name '*.py' -not -path '*/site-packages/*' -print0 | xargs -0 cat | wc -l)"
 echo "$("$RUFF" --version); cores: $(nproc); load: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
