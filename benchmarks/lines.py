@@ -12,7 +12,11 @@ writing the results at exit are left out.
 
 Run with the interpreter under test, with pyrometer, line_profiler and pyperformance installed:
 
-    python benchmarks/lines.py [--runs 3] [--target 0.3] [--only richards,go] [--out FILE.md]
+    python benchmarks/lines.py [--runs 3] [--target 0.3] [--only richards,go] [--floor] [--out FILE.md]
+
+With --floor (3.11 only): also pyrometer with a trace function that does nothing
+(PYROMETER_TRACER_NOOP=1), the cost of CPython 3.11's tracing path itself in the measured frames
+(3.11 has no other source of line events), which no line profiler on 3.11 can go below.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from pathlib import Path
 from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command
 
 TOOLS = ["bare", "kernprof", "pyrometer"]
+FLOOR = "trace floor"
 
 
 def command(tool: str, script: Path, out_dir: Path) -> list[str]:
@@ -43,6 +48,10 @@ def command(tool: str, script: Path, out_dir: Path) -> list[str]:
     return [*pyrometer_command(), "run", "--mode", "lines", "--include", str(script), "-q", "-o", out, str(script)]
 
 
+def tool_command(tool: str, script: Path, out_dir: Path) -> list[str]:
+    return command("pyrometer" if tool == FLOOR else tool, script, out_dir)
+
+
 def run_once(tool: str, script: Path, loops: int, out_dir: Path) -> float:
     """Seconds of the workload itself."""
     times = out_dir / "times.txt"
@@ -53,7 +62,9 @@ def run_once(tool: str, script: Path, loops: int, out_dir: Path) -> float:
     env["PYROMETER_BENCH_LOOPS"] = str(loops)
     env["PYROMETER_BENCH_TIMES"] = str(times)
     env["PYROMETER_DIR"] = str(out_dir / ".pyrometer")
-    proc = subprocess.run(command(tool, script, out_dir), cwd=out_dir, env=env, capture_output=True, text=True)
+    if tool == FLOOR:
+        env["PYROMETER_TRACER_NOOP"] = "1"
+    proc = subprocess.run(tool_command(tool, script, out_dir), cwd=out_dir, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} {script.parent.name} failed:\n{proc.stderr[-2000:]}")
     return float(times.read_text().split()[0])
@@ -65,7 +76,11 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=0.3, help="seconds a bare run should take")
     parser.add_argument("--only", help="comma-separated workloads")
     parser.add_argument("--out", type=Path, help="also write the table (Markdown) here")
+    parser.add_argument("--floor", action="store_true", help="also measure a do-nothing trace function (3.11)")
     args = parser.parse_args()
+    if args.floor and sys.version_info >= (3, 12):
+        parser.error("--floor measures 3.11's trace function; 3.12+ uses sys.monitoring")
+    tools = [*TOOLS, FLOOR] if args.floor else TOOLS
 
     benchmarks = benchmarks_dir()
     workloads = args.only.split(",") if args.only else WORKLOADS
@@ -77,22 +92,23 @@ def main() -> None:
             script = benchmarks / f"bm_{name}" / "run_benchmark.py"
             one = run_once("bare", script, 1, out_dir)
             loops = max(1, math.ceil(args.target / max(one, 1e-6)))
-            samples: dict[str, list[float]] = {t: [] for t in TOOLS}
+            samples: dict[str, list[float]] = {t: [] for t in tools}
             for i in range(args.runs):
-                k = i % len(TOOLS)
-                for tool in TOOLS[k:] + TOOLS[:k]:  # rotate who goes first
+                k = i % len(tools)
+                for tool in tools[k:] + tools[:k]:  # rotate who goes first
                     samples[tool].append(run_once(tool, script, loops, out_dir))
-            inner = {t: statistics.median(samples[t]) for t in TOOLS}
+            inner = {t: statistics.median(samples[t]) for t in tools}
             row = {
                 "workload": name,
                 "bare_s": inner["bare"],
                 "kernprof": inner["kernprof"] / inner["bare"],
                 "pyrometer": inner["pyrometer"] / inner["bare"],
+                "floor": inner[FLOOR] / inner["bare"] if args.floor else None,
             }
             rows.append(row)
             print(
                 f"{name:16} bare {row['bare_s']:.3f}s  kernprof {row['kernprof']:.2f}x  "
-                f"pyrometer {row['pyrometer']:.2f}x",
+                f"pyrometer {row['pyrometer']:.2f}x" + (f"  floor {row['floor']:.2f}x" if args.floor else ""),
                 flush=True,
             )
 
@@ -105,14 +121,20 @@ def main() -> None:
         f"{os.cpu_count()} CPUs), every function of each workload's script measured, {args.runs} interleaved "
         f"runs each, medians; slowdown = time / bare time ({time.perf_counter() - started:.0f} s in all).",
         "",
-        "| workload | bare (s) | kernprof -l | pyrometer lines | pyrometer excess / kernprof excess |",
-        "|---|---:|---:|---:|---:|",
+        "| workload | bare (s) | kernprof -l | pyrometer lines | pyrometer excess / kernprof excess |"
+        + (" trace floor |" if args.floor else ""),
+        "|---|---:|---:|---:|---:|" + ("---:|" if args.floor else ""),
     ]
     for r in rows:
         ratio = (r["pyrometer"] - 1) / (r["kernprof"] - 1) if r["kernprof"] > 1 else float("nan")
         cells = [r["workload"], f"{r['bare_s']:.3f}", f"{r['kernprof']:.2f}x", f"{r['pyrometer']:.2f}x", f"{ratio:.2f}"]
+        if args.floor:
+            cells.append(f"{r['floor']:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append(f"| **geometric mean** | | **{g_k:.2f}x** | **{g_p:.2f}x** | **{(g_p - 1) / (g_k - 1):.2f}** |")
+    floor_mean = f" **{gmean('floor'):.2f}x** |" if args.floor else ""
+    lines.append(
+        f"| **geometric mean** | | **{g_k:.2f}x** | **{g_p:.2f}x** | **{(g_p - 1) / (g_k - 1):.2f}** |" + floor_mean
+    )
     over = [r["workload"] for r in rows if r["pyrometer"] > 4]
     lines += [
         "",
@@ -120,6 +142,12 @@ def main() -> None:
         f"(target: at most half of kernprof's, {(g_k - 1) / 2:.2f}).",
         f"Workloads above 4x under pyrometer: {', '.join(over) if over else 'none'}.",
     ]
+    if args.floor:
+        floor_over = [r["workload"] for r in rows if r["floor"] > 4]
+        lines.append(
+            "Workloads where a trace function that does nothing already costs more than 4x: "
+            f"{', '.join(floor_over) if floor_over else 'none'}."
+        )
     emit("\n".join(lines), args.out)
 
 

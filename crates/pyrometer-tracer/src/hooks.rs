@@ -21,7 +21,7 @@ fn guarded(body: impl FnOnce()) {
 
 /// `PYROMETER_TRACER_NOOP=1`: install hooks that do nothing (a diagnostic, to measure the
 /// interpreter's own cost of calling hooks; the profile comes out empty).
-fn noop_requested() -> bool {
+pub(crate) fn noop_requested() -> bool {
     std::env::var_os("PYROMETER_TRACER_NOOP").is_some_and(|v| v == "1")
 }
 
@@ -377,24 +377,10 @@ mod legacy {
         ) -> c_int;
     }
 
-    /// `_PyInterpreterState_SetEvalFrameFunc`'s function type (PEP 523).
-    type EvalFrame =
-        unsafe extern "C" fn(*mut PyThreadState, *mut std::ffi::c_void, c_int) -> *mut PyObject;
-
-    unsafe extern "C" {
-        fn _PyInterpreterState_SetEvalFrameFunc(
-            interp: *mut PyInterpreterState,
-            eval_frame: Option<EvalFrame>,
-        );
-        fn _PyInterpreterState_GetEvalFrameFunc(
-            interp: *mut PyInterpreterState,
-        ) -> Option<EvalFrame>;
-        fn _PyEval_EvalFrameDefault(
-            tstate: *mut PyThreadState,
-            frame: *mut std::ffi::c_void,
-            throwflag: c_int,
-        ) -> *mut PyObject;
-    }
+    use crate::py::pep523::{
+        _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
+        _PyInterpreterState_SetEvalFrameFunc, EvalFrame,
+    };
 
     /// The frame evaluator that was installed before ours (the default one, unless another tool
     /// installed its own), which ours calls.

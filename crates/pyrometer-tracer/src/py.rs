@@ -268,3 +268,31 @@ pub fn preserving_exception<T>(f: impl FnOnce() -> T) -> T {
         out
     }
 }
+
+/// PEP 523's frame evaluator hook, which both 3.11 collectors use (CPython 3.11's private but
+/// exported functions).
+#[cfg(not(Py_3_12))]
+pub(crate) mod pep523 {
+    use std::ffi::{c_int, c_void};
+
+    use pyo3_ffi::{PyInterpreterState, PyObject, PyThreadState};
+
+    /// `_PyInterpreterState_SetEvalFrameFunc`'s function type.
+    pub(crate) type EvalFrame =
+        unsafe extern "C" fn(*mut PyThreadState, *mut c_void, c_int) -> *mut PyObject;
+
+    unsafe extern "C" {
+        pub(crate) fn _PyInterpreterState_SetEvalFrameFunc(
+            interp: *mut PyInterpreterState,
+            eval_frame: Option<EvalFrame>,
+        );
+        pub(crate) fn _PyInterpreterState_GetEvalFrameFunc(
+            interp: *mut PyInterpreterState,
+        ) -> Option<EvalFrame>;
+        pub(crate) fn _PyEval_EvalFrameDefault(
+            tstate: *mut PyThreadState,
+            frame: *mut c_void,
+            throwflag: c_int,
+        ) -> *mut PyObject;
+    }
+}
