@@ -360,9 +360,32 @@ def test_two_profilers_take_turns():
     a_hits = dict((line, h) for line, h, _ in a.get_stats().timings[(__file__, first, "work")])
     assert a_hits[first + 4] == 2
     assert (__file__, first, "work") not in {k for k, v in b.get_stats().timings.items() if v}
+
+
+def test_profilers_enabled_together_each_get_what_ran_while_they_were_on():
+    """As line_profiler's: each counts its own functions while it is enabled, nested or not."""
+
+    def hits(lp: LineProfiler, func) -> dict[int, int]:
+        code = func.__code__
+        rows = lp.get_stats().timings.get((code.co_filename, code.co_firstlineno, code.co_qualname), [])
+        return {line - code.co_firstlineno: h for line, h, _ in rows}
+
+    a, b, c = LineProfiler(work), LineProfiler(twice), LineProfiler(work)
     with a:
-        with pytest.raises(pyrometer.PyrometerError, match="another"):
-            b.enable()
+        work(3)
+        with b:
+            twice(2)
+            with c:
+                work(1)
+        work(1)
+    twice(5)  # nobody enabled
+    with c:
+        work(2)
+    assert hits(a, work) == {1: 5, 2: 4 + 3 + 3 + 2 + 2, 3: 3 + 2 + 2 + 1 + 1, 4: 5}
+    assert hits(a, twice) == {}
+    assert hits(b, twice) == {1: 1}
+    assert hits(b, work) == {}
+    assert hits(c, work) == {1: 2, 2: 2 + 3, 3: 1 + 2, 4: 2}
 
 
 def test_the_program_sees_the_modules_python_would_show(pyrometer, tmp_path):

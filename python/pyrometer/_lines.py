@@ -2,9 +2,11 @@
 ``LineProfiler``), the ``@pyrometer.lines`` decorator, and the ``profile`` builtin that
 ``pyrometer run --mode lines`` provides the way kernprof does.
 
-One line-measuring session runs per process (the native collector is process-wide): the
-``LineProfiler`` that enabled it owns it; another one enabling later first takes over what the
-first collected (its data stays with it).
+The native collector is process-wide, so the ``LineProfiler`` objects share one session: it
+measures the functions of every profiler enabled, and what it collects goes to the profilers
+enabled while it was collected. When that set of profilers changes, the session hands what it
+has to them and starts again; a profiler alone (the usual case, even as a decorator called
+again and again) never pays for that.
 
 This module is imported by ``pyrometer run``'s child before the program starts: it imports
 nothing at module level beyond what the child already has.
@@ -28,9 +30,11 @@ __all__ = ["LineProfiler", "LineStats", "lines", "load_stats", "show_text"]
 
 _NS = 1e-9
 
-#: The LineProfiler owning the native session (None when no session, or when ``pyrometer run``
-#: started it).
-_owner: LineProfiler | None = None
+#: The profilers enabled now, in the order they were enabled.
+_enabled: list[LineProfiler] = []
+#: The profilers the running session's data belongs to (the ones enabled while it ran; it may
+#: be paused now). Empty when no LineProfiler session runs.
+_epoch: list[LineProfiler] = []
 
 
 def _codes_of(obj: Any) -> list[Any]:
@@ -57,7 +61,7 @@ def _is_function_like(value: Any) -> bool:
 
 def _run_session_active() -> bool:
     """Whether ``pyrometer run --mode lines`` (not a LineProfiler) is measuring this process."""
-    return _owner is None and _native.lines_active()
+    return not _epoch and _native.lines_active()
 
 
 def profile(func: Any) -> Any:
@@ -67,6 +71,29 @@ def profile(func: Any) -> Any:
         if _native.lines_active():
             _native.lines_add(code)
     return func
+
+
+def _follow_enabled() -> None:
+    """Makes the native session serve the profilers enabled now: paused when none is; resumed
+    when the same ones as before are; else what it collected goes to the profilers it was
+    collected for, and it starts again on the functions of the enabled ones."""
+    if not _enabled:
+        if _epoch:
+            _native.lines_set_recording(False)
+        return
+    if _epoch and {id(p) for p in _epoch} == {id(p) for p in _enabled}:
+        _native.lines_set_recording(True)
+        return
+    if _epoch:
+        data = _native.lines_stop()
+        for owner in _epoch:
+            owner._keep(data)
+    codes: list[Any] = []
+    for profiler in _enabled:
+        codes.extend(c for c in profiler._codes if all(c is not k for k in codes))
+    _epoch[:] = []
+    _native.lines_start(codes)
+    _epoch.extend(_enabled)
 
 
 class LineStats:
@@ -112,7 +139,7 @@ class LineProfiler:
         for code in codes:
             if all(code is not c for c in self._codes):
                 self._codes.append(code)
-                if _owner is self:
+                if self in _epoch:
                     _native.lines_add(code)
 
     add_callable = add_function
@@ -191,26 +218,21 @@ class LineProfiler:
 
     def enable(self) -> None:
         """Starts (or resumes) measuring, in every thread."""
-        global _owner
-        if _owner is self:
-            _native.lines_set_recording(True)
+        if self in _enabled:
             return
         if _run_session_active():
             raise PyrometerError(
                 "pyrometer run --mode lines is already measuring lines in this process; "
                 "decorate functions with @profile (or @pyrometer.lines) to add them to it"
             )
-        if _owner is not None:
-            if _owner.enable_count > 0:
-                raise PyrometerError("another pyrometer.LineProfiler is enabled; disable it first")
-            _owner._park()
-        _native.lines_start(self._codes)
-        _owner = self
+        _enabled.append(self)
+        _follow_enabled()
 
     def disable(self) -> None:
         """Pauses measuring; what was collected is kept."""
-        if _owner is self:
-            _native.lines_set_recording(False)
+        if self in _enabled:
+            _enabled.remove(self)
+            _follow_enabled()
 
     def enable_by_count(self) -> None:
         if self.enable_count == 0:
@@ -251,32 +273,17 @@ class LineProfiler:
         namespace = __main__.__dict__
         return self.runctx(cmd, namespace, namespace)
 
-    def _park(self) -> None:
-        """Ends the native session this profiler owns, keeping what it collected."""
-        global _owner
-        if _owner is self:
-            _owner = None
-            self._keep(_native.lines_stop())
-
     def _keep(self, data: ProfileData) -> None:
         if self._data is None:
-            self._data = data
-        else:
-            self._data.merge(data)
-
-    def __del__(self) -> None:
-        try:
-            if _owner is self:
-                self._park()
-        except Exception:  # pragma: no cover - interpreter shutdown
-            pass
+            self._data = _native.lines_empty()
+        self._data.merge(data)
 
     # -- results ------------------------------------------------------------------------------
 
     def profile_data(self) -> ProfileData:
         """What was collected, as pyrometer's own profile (``report``, ``save``, ``export``;
         ``pyrometer view`` renders a saved one)."""
-        if _owner is self:
+        if self in _epoch:
             live = _native.lines_snapshot()
             if self._data is not None:
                 live.merge(self._data)
@@ -291,7 +298,9 @@ class LineProfiler:
         for code in self._codes:
             timings[(code.co_filename, code.co_firstlineno, code.co_qualname)] = []
         for file, first, name, rows in _native.lines_timings(self.profile_data()):
-            timings[(file, first, name)] = [(line, hits, ns) for line, hits, ns in rows]
+            # Functions of other profilers, measured while both were enabled, are not ours.
+            if (file, first, name) in timings:
+                timings[(file, first, name)] = [(line, hits, ns) for line, hits, ns in rows]
         return LineStats(timings, _NS)
 
     def print_stats(
