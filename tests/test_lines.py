@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
 import sys
 import textwrap
 from pathlib import Path
@@ -204,6 +205,78 @@ def test_code_and_module_targets(pyrometer, tmp_path):
     result = pyrometer("run", "--mode", "lines", "-q", "-o", "m.pyro", "-m", "modtool")
     assert result.returncode == 0 and result.stdout == "5\n", str(result)
     assert line_figures(tmp_path / "m.pyro")[("g", 2)][0] == 1
+
+
+def test_code_target_measures_only_the_code_compiled_from_its_text(pyrometer, tmp_path):
+    """Dataclass and namedtuple methods and exec'd code are `<string>` code too, but not the
+    -c text's: only the code objects compiled from that text are measured."""
+    code = textwrap.dedent(
+        """\
+        from collections import namedtuple
+        from dataclasses import dataclass
+
+        @dataclass
+        class Point:
+            x: int
+            y: int
+
+            def norm(self):
+                return abs(self.x) + abs(self.y)
+
+        Pair = namedtuple("Pair", "a b")
+        p = Point(3, -4)
+        print(p, p.norm(), p == Point(3, -4), Pair(1, 2), [n * 2 for n in range(3)])
+        exec("def made():\\n    return 5\\nmade()")
+        """
+    )
+    result = pyrometer("run", "--mode", "lines", "-o", "c.pyro", "-c", code)
+    assert result.returncode == 0, str(result)
+    assert result.stdout.startswith("Point(x=3, y=-4) 7 True Pair(a=1, b=2) [0, 2, 4]\n")
+    figures = line_figures(tmp_path / "c.pyro")
+    names = {name for name, _ in figures}
+    expected = {"<module>", "Point", "Point.norm"}
+    # Comprehensions are code objects of their own before 3.12 (nested ones are found too).
+    assert names - {"<listcomp>"} == expected, names
+    assert figures[("Point.norm", 10)][0] == 1
+    assert max(line for _, line in figures) <= len(code.splitlines())
+    assert "        return abs(self.x) + abs(self.y)" in result.stdout
+    assert "__init__" not in result.stdout
+
+
+def test_sigkill_keeps_the_line_profile_of_the_last_checkpoint(pyrometer, tmp_path):
+    """A program killed outright cannot save anything at exit: the periodic checkpoint holds
+    the lines measured up to it, and the report says it is a checkpoint."""
+    script = tmp_path / "killed.py"
+    script.write_text(
+        textwrap.dedent(
+            """\
+            import os, signal, time
+
+            def work(n):
+                rows = []
+                for i in range(n):
+                    rows.append([i])
+                return rows
+
+            for _ in range(8000):
+                work(1000)
+            for _ in range(60):
+                time.sleep(0.05)
+            os.kill(os.getpid(), signal.SIGKILL)
+            """
+        )
+    )
+    result = pyrometer("run", "--mode", "lines", "--checkpoint", "0.2", "-o", "k.pyro", str(script))
+    assert result.returncode == -signal.SIGKILL, str(result)
+    figures = line_figures(tmp_path / "k.pyro")
+    # The work (a second or two) ended 3 s before the kill, after which checkpoints come every
+    # 0.2 s (or 50 times their cost): the last one holds all of it, exactly.
+    assert figures[("<module>", 10)][0] == 8000
+    assert figures[("work", 6)][0] == 8_000_000
+    assert figures[("work", 5)][0] == 8_008_000
+    assert figures[("work", 6)][1] > 0
+    assert "killed by signal 9 before it could save its profile; this is checkpoint" in result.stdout
+    assert "rows.append([i])" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -55,9 +55,20 @@ def _module_code(work_dir: str, name: str, globals_: dict) -> object:
     return code
 
 
-def _start_lines(work_dir: str, kind: str, target: str, path: str) -> None:
+def _nested_code(code: object) -> list[object]:
+    """A code object and every code object compiled with it (functions, classes, lambdas and
+    comprehensions, at any depth), found in their ``co_consts``."""
+    found = [code]
+    for each in found:
+        found.extend(c for c in each.co_consts if type(c) is type(code))
+    return found
+
+
+def _start_lines(work_dir: str, kind: str, target: str, path: str, code: object) -> None:
     """Lines mode: measures the program's own code (files under its directory, or what the
-    --include/--exclude globs say, or only @profile functions) and provides ``profile``."""
+    --include/--exclude globs say, or only @profile functions) and provides ``profile``. The
+    ``-c`` code is measured as the code objects compiled from its text: other code without a
+    file of its own (``<string>``: dataclass and namedtuple methods, ``exec``) is not."""
     import builtins
 
     from pyrometer import _lines, _native
@@ -70,11 +81,12 @@ def _start_lines(work_dir: str, kind: str, target: str, path: str) -> None:
         roots = [path, os.path.realpath(path)]
     else:
         roots = [os.path.dirname(path), os.path.dirname(os.path.realpath(path))]
-    files, sources = (["<string>"], [("<string>", target)]) if kind == "code" else ([], [])
+    codes = _nested_code(code) if kind == "code" and not decorated else []
+    sources = [("<string>", target)] if kind == "code" else []
     # The standard library and pyrometer itself are never measured unless --include names them.
     excluded = [os.path.dirname(os.__file__), os.path.dirname(_native.__file__)]
     try:
-        _native.child_lines_start(roots, files, include, exclude, excluded, sources, decorated)
+        _native.child_lines_start(roots, codes, include, exclude, excluded, sources, decorated)
     except _native.PyrometerError as e:
         _fail(work_dir, str(e))
     builtins.profile = _lines.profile
@@ -154,7 +166,7 @@ def main() -> None:
             _signal.signal(signum, _native.child_signal)
     os._exit = _native.child_os_exit
     if mode == "lines":
-        _start_lines(work_dir, kind, target, path if kind == "script" else os.getcwd())
+        _start_lines(work_dir, kind, target, path if kind == "script" else os.getcwd(), code)
     with open(os.path.join(work_dir, "started"), "w"):
         pass
     _native.child_exec(code, globals_, work_dir, builtins, checkpoint, trace, memory)

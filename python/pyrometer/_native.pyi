@@ -118,7 +118,7 @@ def lines_report(
 ) -> str: ...
 def child_lines_start(
     roots: Sequence[str],
-    files: Sequence[str],
+    codes: Sequence[CodeType],
     include: Sequence[str],
     exclude: Sequence[str],
     excluded: Sequence[str],

@@ -36,9 +36,10 @@ fn with_state<T>(f: impl FnOnce(&mut Option<ChildState>) -> T) -> T {
     f(&mut guard)
 }
 
-/// Runs the program's code object in `globals` with the tracer on. Exceptions are reported as
-/// `python` reports them; the tracer stays on until [`child_finish`] (threads still running
-/// and atexit callbacks are profiled too).
+/// Runs the program's code object in `globals` with the tracer on (or the line collector, which
+/// `child_lines_start` has started). Exceptions are reported as `python` reports them; the
+/// collector stays on until [`child_finish`] (threads still running and atexit callbacks are
+/// profiled too). With `checkpoint_seconds`, what was collected is saved that often.
 #[pyfunction]
 #[pyo3(signature = (code, globals, out_dir, builtins, checkpoint_seconds=0.0, trace=true, memory=None))]
 #[allow(clippy::too_many_arguments)]
@@ -90,14 +91,22 @@ fn child_exec(
     if trace {
         tracer::start(&gil(py), tracer::Options { builtins }).map_err(error)?;
     }
-    if trace && checkpoint_seconds > 0.0 {
-        let mut meta = pyrometer_profile::Meta {
-            mode: pyrometer_profile::Mode::Trace,
-            ..Default::default()
-        };
+    // Before the program runs, a line session can only be lines mode's.
+    let collector = if trace {
+        Some(tracer::Collector::Trace)
+    } else if tracer::lines::is_active() {
+        Some(tracer::Collector::Lines)
+    } else {
+        None
+    };
+    if let Some(collector) = collector
+        && checkpoint_seconds > 0.0
+    {
+        let mut meta = pyrometer_profile::Meta::default();
         describe_meta(py, &mut meta);
         let interval = std::time::Duration::from_secs_f64(checkpoint_seconds);
-        tracer::set_checkpoints(&gil(py), profile_path, interval, meta).map_err(error)?;
+        tracer::set_checkpoints(&gil(py), collector, profile_path, interval, meta)
+            .map_err(error)?;
     }
     // SAFETY: GIL held; `code` is a code object and `globals` a dict, both alive for the call.
     let result = unsafe { ffi::PyEval_EvalCode(code.as_ptr(), globals.as_ptr(), globals.as_ptr()) };

@@ -128,15 +128,16 @@ fn lines_report(
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
-/// `pyrometer run --mode lines`: measures every code object whose file the filter selects
-/// (unless `decorated`, which measures only what `@profile` names).
+/// `pyrometer run --mode lines`: measures `codes` (the `-c` code and the code nested in it) and
+/// every code object whose file the filter selects (unless `decorated`, which measures only what
+/// `@profile` names).
 #[pyfunction]
-#[pyo3(signature = (roots, files, include, exclude, excluded, sources, decorated))]
+#[pyo3(signature = (roots, codes, include, exclude, excluded, sources, decorated))]
 #[allow(clippy::too_many_arguments)]
 fn child_lines_start(
     py: Python<'_>,
     roots: Vec<String>,
-    files: Vec<String>,
+    codes: Vec<Bound<'_, PyAny>>,
     include: Vec<String>,
     exclude: Vec<String>,
     excluded: Vec<String>,
@@ -149,13 +150,10 @@ fn child_lines_start(
     let filter = if decorated {
         None
     } else {
-        Some(
-            lines::FileFilter::new(&roots, &files, &include, &exclude, &excluded, &cwd)
-                .map_err(error)?,
-        )
+        Some(lines::FileFilter::new(&roots, &include, &exclude, &excluded, &cwd).map_err(error)?)
     };
     let options = lines::LineOptions {
-        codes: Vec::new(),
+        codes: codes.iter().map(|c| c.as_ptr()).collect(),
         filter,
         sources,
     };

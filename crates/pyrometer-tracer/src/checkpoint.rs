@@ -1,13 +1,19 @@
 //! Checkpoints: what has been collected so far, saved every few seconds while the program runs,
-//! so that a program killed outright (SIGKILL, a crash in C code) still leaves a profile.
+//! so that a program killed outright (SIGKILL, a crash in C code) still leaves a profile. One
+//! implementation serves both in-process collectors that need the GIL to read their data: the
+//! function tracer and the line collector ([`Collector`]).
 //!
 //! A plain thread (not a Python thread) wakes up every interval and asks the interpreter, with
 //! `Py_AddPendingCall`, to run [`run`] on the main thread between two bytecodes: there, with
-//! the GIL held and no hook running, every thread's call tree is consistent. A program busy in
-//! C code gets its checkpoint when it next runs Python code (until then nothing changes). The
-//! next interval is the configured one or 50 times what the last checkpoint took, whichever is
+//! the GIL held and no hook running, every thread's data is consistent. A program busy in C
+//! code gets its checkpoint when it next runs Python code (until then nothing changes). Before
+//! 3.13 a request made from another thread reaches the main thread only when that thread next
+//! takes the GIL (after I/O, a sleep, a thread switch) or schedules a garbage collection
+//! (CPython gh-95820): a loop that does neither, pure arithmetic on numbers, is checkpointed
+//! only once it does. The next interval is the configured one or 50 times what the last checkpoint took, whichever is
 //! longer, so checkpoints cost at most 2% of the run. The hooks do no work for checkpoints.
 
+use std::cell::UnsafeCell;
 use std::ffi::{c_int, c_void};
 use std::path::PathBuf;
 use std::sync::Mutex;
@@ -15,48 +21,83 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use pyo3_ffi::Py_AddPendingCall;
-use pyrometer_profile::{Counter, Meta};
+use pyrometer_profile::{Counter, Meta, Profile};
 
-use crate::{GENERATION, Gil, TracerError, clock, py, snapshot, state};
+use crate::{Gil, GilCell, TracerError, clock, py};
 
-/// Where to save, with what metadata, and how many were written.
-pub(crate) struct Checkpoints {
+/// The collector a checkpoint saves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collector {
+    /// The function tracer ([`crate::start`]).
+    Trace,
+    /// The line collector ([`crate::lines::start`]).
+    Lines,
+}
+
+impl Collector {
+    fn is_active(self) -> bool {
+        match self {
+            Collector::Trace => crate::is_active(),
+            Collector::Lines => crate::lines::is_active(),
+        }
+    }
+
+    /// What the collector has so far, collecting going on. GIL held, no hook running.
+    fn snapshot(self, gil: &Gil) -> Result<Profile, TracerError> {
+        match self {
+            Collector::Trace => crate::snapshot(gil),
+            Collector::Lines => crate::lines::snapshot(gil),
+        }
+    }
+}
+
+/// What to save, where, with what metadata, and how many were written.
+struct Checkpoints {
+    collector: Collector,
+    /// The value of [`SESSION`] these checkpoints belong to.
+    session: u64,
     path: PathBuf,
     meta: Meta,
     interval: Duration,
     written: u64,
 }
 
+/// The checkpoints being taken, if any (touched only with the GIL held).
+static CHECKPOINTS: GilCell<Option<Checkpoints>> = GilCell(UnsafeCell::new(None));
 /// Whether the checkpoint thread may ask for checkpoints.
 static ON: AtomicBool = AtomicBool::new(false);
 /// Held by the thread from its check of `ON` to its request, and by [`switch_off`], so that no
-/// request is made after the tracer stopped (and the interpreter may be finalizing).
+/// request is made after the collector stopped (and the interpreter may be finalizing).
 static ASKING: Mutex<()> = Mutex::new(());
 /// Which session the running thread serves.
 static SESSION: AtomicU64 = AtomicU64::new(0);
 /// Nanoseconds the thread sleeps before asking again.
 static WAIT_NS: AtomicU64 = AtomicU64::new(1_000_000_000);
 
-/// Saves the collected data to `path` every `interval` while tracing, with `meta` as its
-/// metadata (the tracer knows the data, not the run).
+/// Saves what `collector` has collected to `path` every `interval` while it runs, with `meta`
+/// describing the run (the collector knows the data, not the run). Replaces earlier settings.
 pub fn set_checkpoints(
     gil: &Gil,
+    collector: Collector,
     path: PathBuf,
     interval: Duration,
     meta: Meta,
 ) -> Result<(), TracerError> {
-    let _ = gil;
-    // SAFETY: `gil` proves the GIL is held; hooks cannot run meanwhile.
-    let Some(state) = (unsafe { state() }) else {
+    if !collector.is_active() {
         return Err(TracerError::NotActive);
-    };
-    state.checkpoints = Some(Checkpoints {
+    }
+    let session = SESSION.fetch_add(1, Ordering::Relaxed) + 1;
+    // SAFETY: `gil` proves the GIL is held, which every access to the slot holds.
+    let slot = unsafe { &mut *CHECKPOINTS.0.get() };
+    let _ = gil;
+    *slot = Some(Checkpoints {
+        collector,
+        session,
         path,
         meta,
         interval,
         written: 0,
     });
-    let session = SESSION.fetch_add(1, Ordering::Relaxed) + 1;
     WAIT_NS.store(
         interval.as_nanos().min(u64::MAX as u128) as u64,
         Ordering::Relaxed,
@@ -72,23 +113,35 @@ pub fn set_checkpoints(
                     return;
                 }
                 // SAFETY: callable from any thread without the GIL; the interpreter is alive
-                // (the tracer stops, under this lock, before it finalizes).
+                // (the collector stops, under this lock, before it finalizes).
                 unsafe { Py_AddPendingCall(Some(run), std::ptr::null_mut()) };
             }
         })
-        .map_err(|e| TracerError::Python(format!("cannot start the checkpoint thread: {e}")))?;
+        .map_err(|e| {
+            // SAFETY: GIL held (as above).
+            unsafe { *CHECKPOINTS.0.get() = None };
+            ON.store(false, Ordering::Relaxed);
+            TracerError::Python(format!("cannot start the checkpoint thread: {e}"))
+        })?;
     Ok(())
 }
 
-/// Stops the requests (called when tracing stops, with the GIL held).
-pub(crate) fn switch_off() {
+/// Stops the requests if they save `collector` (called when it stops, with the GIL held).
+pub(crate) fn switch_off(_gil: &Gil, collector: Collector) {
     let _asking = ASKING.lock().unwrap_or_else(|p| p.into_inner());
-    ON.store(false, Ordering::Relaxed);
+    // SAFETY: GIL held per the token.
+    let slot = unsafe { &mut *CHECKPOINTS.0.get() };
+    if slot.as_ref().is_some_and(|cp| cp.collector == collector) {
+        ON.store(false, Ordering::Relaxed);
+        *slot = None;
+    }
 }
 
 /// In a forked child the thread does not exist (and may have held the lock): just switch off.
-pub(crate) fn forget_after_fork() {
+pub(crate) fn forget_after_fork(_gil: &Gil) {
     ON.store(false, Ordering::Relaxed);
+    // SAFETY: GIL held per the token; only the forking thread exists in the child.
+    unsafe { *CHECKPOINTS.0.get() = None };
 }
 
 /// The pending call: runs on the main thread with the GIL held. Never raises.
@@ -106,24 +159,38 @@ extern "C" fn run(_arg: *mut c_void) -> c_int {
 /// GIL held, no hook running.
 unsafe fn take() {
     let started = clock::monotonic_ns();
-    // SAFETY: per the contract, no other reference to the state is live.
-    let Some(state) = (unsafe { state() }) else {
-        return;
-    };
-    let Some(mut cp) = state.checkpoints.take() else {
-        return;
-    };
     // SAFETY: GIL held per the contract.
     let gil = unsafe { Gil::assume() };
-    let generation = GENERATION.swap(0, Ordering::Relaxed);
-    let mut profile = py::preserving_exception(|| snapshot::build(&gil, state, clock::now(), true));
-    GENERATION.store(generation, Ordering::Relaxed);
+    // SAFETY: GIL held; the reference ends before anything else can touch the slot.
+    let Some((collector, session)) = (unsafe { &*CHECKPOINTS.0.get() })
+        .as_ref()
+        .map(|cp| (cp.collector, cp.session))
+    else {
+        return;
+    };
+    let snapshot = py::preserving_exception(|| collector.snapshot(&gil));
+    // Taking a snapshot may run Python code (the line collector reads new source files through
+    // `linecache`), and another thread may have stopped the collector and saved its profile
+    // meanwhile: a checkpoint must not replace that.
+    // SAFETY: GIL held; no other reference to the slot is live.
+    let slot = unsafe { &mut *CHECKPOINTS.0.get() };
+    let Some(cp) = slot.as_mut().filter(|cp| cp.session == session) else {
+        return;
+    };
+    let Ok(mut profile) = snapshot else {
+        return;
+    };
     cp.written += 1;
-    let counters = std::mem::take(&mut profile.meta.counters);
+    // What was measured comes from the collector; the description of the run from `meta`.
+    let measured = std::mem::take(&mut profile.meta);
     profile.meta = Meta {
-        duration_ns: profile.meta.duration_ns,
-        counters,
-        notes: profile.meta.notes.clone(),
+        mode: measured.mode,
+        clock: measured.clock,
+        start_unix_ns: measured.start_unix_ns,
+        duration_ns: measured.duration_ns,
+        sample_interval_ns: measured.sample_interval_ns,
+        counters: measured.counters,
+        notes: measured.notes,
         ..cp.meta.clone()
     };
     profile.meta.counters.push(Counter {
@@ -139,5 +206,4 @@ unsafe fn take() {
     let spent = clock::monotonic_ns().saturating_sub(started);
     let wait = (cp.interval.as_nanos().min(u64::MAX as u128) as u64).max(spent.saturating_mul(50));
     WAIT_NS.store(wait, Ordering::Relaxed);
-    state.checkpoints = Some(cp);
 }

@@ -27,7 +27,7 @@ use std::cell::{Cell, UnsafeCell};
 use std::ptr::null_mut;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-pub use checkpoint::set_checkpoints;
+pub use checkpoint::{Collector, set_checkpoints};
 use pyo3_ffi::*;
 use pyrometer_profile::Profile;
 use rustc_hash::FxHashMap;
@@ -128,7 +128,6 @@ static DEPTH_PAUSES: AtomicU64 = AtomicU64::new(0);
 
 struct State {
     calibration: clock::Calibration,
-    checkpoints: Option<checkpoint::Checkpoints>,
     clock: clock::ClockKind,
     start_unix_ns: u64,
     /// Owned (from `Box::into_raw`); freed in `State::release`.
@@ -345,7 +344,6 @@ pub fn start(gil: &Gil, options: Options) -> Result<(), TracerError> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     *slot = Some(State {
-        checkpoints: None,
         calibration: clock::Calibration::start(),
         clock,
         start_unix_ns,
@@ -382,7 +380,7 @@ pub fn stop(gil: &Gil) -> Result<Profile, TracerError> {
     let Some(state) = slot.as_mut() else {
         return Err(TracerError::NotActive);
     };
-    checkpoint::switch_off();
+    checkpoint::switch_off(gil, Collector::Trace);
     let uninstalled = hooks::uninstall(gil, &state.backend);
     GENERATION.store(0, Ordering::Relaxed);
     let now = clock::now();
@@ -414,7 +412,7 @@ pub fn forget_after_fork(gil: &Gil) {
     // SAFETY: `gil` proves the GIL is held; only the forking thread exists in the child.
     let slot = unsafe { &mut *STATE.0.get() };
     if let Some(state) = slot.take() {
-        checkpoint::forget_after_fork();
+        checkpoint::forget_after_fork(gil);
         let _ = hooks::uninstall(gil, &state.backend);
         GENERATION.store(0, Ordering::Relaxed);
         state.release(gil);

@@ -43,8 +43,9 @@ pub struct RunArgs {
     /// measured, in their callers' self time
     #[arg(long, help_heading = "Tracing")]
     pub builtins: bool,
-    /// Trace mode: save what has been collected every SECONDS while the program runs, so that
-    /// a program killed outright (SIGKILL, a crash) still leaves a profile; 0 turns this off
+    /// Trace, lines and memory modes: save what has been collected every SECONDS while the
+    /// program runs, so that a program killed outright (SIGKILL, a crash) still leaves a
+    /// profile; 0 turns this off
     #[arg(
         long,
         value_name = "SECONDS",

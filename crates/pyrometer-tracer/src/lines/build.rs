@@ -102,22 +102,16 @@ pub(super) fn build(gil: &Gil, state: &mut LinesState) -> Profile {
     b.finish()
 }
 
-/// Keeps the source lines of every measured code object that ran: from its first line to its
-/// last, read through `linecache` (which knows zip imports and `__loader__.get_source`), or
-/// from the texts the caller gave.
+/// Keeps the source lines of every measured code object that ran, from its first line to its
+/// last, out of the texts the state holds (given at start or read by `read_sources`; no
+/// Python code runs here).
 fn add_sources(gil: &Gil, state: &LinesState, used: &[bool], b: &mut ProfileBuilder) {
-    let linecache = py::preserving_exception(|| py::import(gil, "linecache").ok());
     for (entry, _) in state.codes.iter().zip(used).filter(|(_, u)| **u) {
         let Some(file) = py::attr_string(gil, entry.code, "co_filename") else {
             continue;
         };
-        let given = state.sources.iter().find(|(f, _)| *f == file);
-        let lines: Vec<String> = match (given, &linecache) {
-            (Some((_, text)), _) => text.lines().map(str::to_string).collect(),
-            (None, Some(linecache)) => py::preserving_exception(|| {
-                file_lines(gil, linecache.as_ptr(), &file).unwrap_or_default()
-            }),
-            (None, None) => Vec::new(),
+        let Some(lines) = state.texts.get(&file) else {
+            continue;
         };
         let from = entry.first.max(1) as usize - 1;
         let to = ((entry.first + entry.len) as usize - 1).min(lines.len());
@@ -132,7 +126,8 @@ fn add_sources(gil: &Gil, state: &LinesState, used: &[bool], b: &mut ProfileBuil
     }
 }
 
-fn file_lines(gil: &Gil, linecache: *mut PyObject, file: &str) -> Option<Vec<String>> {
+/// The lines of `file` as `linecache.getlines` gives them (runs Python code).
+pub(super) fn file_lines(gil: &Gil, linecache: *mut PyObject, file: &str) -> Option<Vec<String>> {
     let name = py::string(gil, file).ok()?;
     let lines = py::call_method(gil, linecache, "getlines", &[name.as_ptr()]).ok()?;
     // SAFETY: GIL held; `lines` is checked to be a list; items are borrowed while it lives.

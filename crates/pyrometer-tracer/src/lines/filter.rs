@@ -15,8 +15,6 @@ use std::cell::Cell;
 pub struct FileFilter {
     /// Directories (ending in `/`) whose files are measured when no `--include` is given.
     roots: Vec<String>,
-    /// Files measured whatever the other rules say (`<string>` for `-c` code).
-    files: Vec<String>,
     include: Vec<Pattern>,
     exclude: Vec<Pattern>,
     /// Directories (ending in `/`) never measured unless an include pattern names them: the
@@ -43,7 +41,6 @@ fn with_slash(dir: &str) -> String {
 impl FileFilter {
     pub fn new(
         roots: &[String],
-        files: &[String],
         include: &[String],
         exclude: &[String],
         excluded_dirs: &[String],
@@ -68,7 +65,6 @@ impl FileFilter {
         };
         Ok(FileFilter {
             roots: roots.iter().map(|r| with_slash(r)).collect(),
-            files: files.to_vec(),
             include: compile(include, "--include")?,
             exclude: compile(exclude, "--exclude")?,
             excluded_dirs: excluded_dirs.iter().map(|r| with_slash(r)).collect(),
@@ -76,11 +72,9 @@ impl FileFilter {
         })
     }
 
-    /// Whether the code of `file` (a `co_filename`) is measured.
+    /// Whether the code of `file` (a `co_filename`) is measured. Code with no file of its own
+    /// (`<string>`, `<frozen …>`) never is: `-c` code is given as code objects instead.
     pub fn selects(&self, file: &str) -> bool {
-        if self.files.iter().any(|f| f == file) {
-            return true;
-        }
         if file.starts_with('<') || file.is_empty() {
             return false;
         }
@@ -193,7 +187,6 @@ mod tests {
         let own = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         FileFilter::new(
             &own(&["/proj"]),
-            &own(&["<string>"]),
             &own(include),
             &own(exclude),
             &own(&["/usr/lib/python3.12", "/proj/python/pyrometer"]),
@@ -207,7 +200,7 @@ mod tests {
         let f = filter(&[], &[]);
         assert!(f.selects("/proj/app.py"));
         assert!(f.selects("/proj/pkg/deep/mod.py"));
-        assert!(f.selects("<string>"));
+        assert!(!f.selects("<string>"));
         assert!(!f.selects("/projection/app.py"));
         assert!(!f.selects("/usr/lib/python3.12/json/__init__.py"));
         assert!(!f.selects("/proj/.venv/lib/python3.12/site-packages/x.py"));
@@ -238,8 +231,8 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_errors() {
-        let bad = FileFilter::new(&[], &[], &["src/[ab".into()], &[], &[], "/");
+        let bad = FileFilter::new(&[], &["src/[ab".into()], &[], &[], "/");
         assert!(bad.unwrap_err().contains("unbalanced"));
-        assert!(FileFilter::new(&[], &[], &[], &["".into()], &[], "/").is_err());
+        assert!(FileFilter::new(&[], &[], &["".into()], &[], "/").is_err());
     }
 }

@@ -15,6 +15,9 @@
 //! that resume, exceptions and early returns are charged to the right activation. A line's
 //! time includes the calls it makes (as line_profiler's). Counters are a flat array per thread
 //! indexed by a slot each (code, line) gets when the code is registered: a hit is two adds.
+//!
+//! [`snapshot`] reads the data while measuring goes on, which `pyrometer run` uses for its
+//! checkpoints (`crate::checkpoint`, shared with the function tracer).
 
 mod build;
 mod filter;
@@ -32,6 +35,7 @@ use pyo3_ffi::*;
 use pyrometer_profile::Profile;
 use rustc_hash::FxHashMap;
 
+use crate::checkpoint::{self, Collector};
 use crate::py::{self, Gil};
 use crate::{TracerError, clock};
 
@@ -108,7 +112,11 @@ struct LinesState {
     /// For each slot, its (code index, line).
     slot_lines: Vec<(u32, u32)>,
     filter: Option<FileFilter>,
-    sources: Vec<(String, String)>,
+    /// Source lines by file name: the texts given at start, and the files of measured code read
+    /// through `linecache` by [`read_sources`].
+    texts: FxHashMap<String, Vec<String>>,
+    /// How many of `codes` [`read_sources`] has looked at.
+    texts_read: usize,
     backend: backend::Backend,
 }
 
@@ -483,7 +491,12 @@ pub fn start(gil: &Gil, options: LineOptions) -> Result<(), TracerError> {
         extra: FxHashMap::default(),
         slot_lines: Vec::new(),
         filter: options.filter,
-        sources: options.sources,
+        texts: options
+            .sources
+            .into_iter()
+            .map(|(file, text)| (file, text.lines().map(str::to_string).collect()))
+            .collect(),
+        texts_read: 0,
         backend,
     });
     let state = slot.as_mut().expect("set above");
@@ -558,8 +571,53 @@ pub fn set_recording(gil: &Gil, on: bool) -> Result<(), TracerError> {
     }
 }
 
+/// Reads the source of the files of measured code that has none yet into `texts`, through
+/// `linecache` (which knows zip imports and `__loader__.get_source`): of the code registered
+/// since the last call, or with `all` of every measured code. This runs Python code, during
+/// which hooks run (this thread's, and other threads' if the GIL is handed over), so no
+/// reference into the state is held while reading; a profile can then be built without running
+/// any Python code, while recording is suspended.
+fn read_sources(gil: &Gil, all: bool) {
+    let files: Vec<String> = {
+        // SAFETY: `gil` proves the GIL is held; the reference ends with this block.
+        let Some(state) = (unsafe { state() }) else {
+            return;
+        };
+        let from = if all { 0 } else { state.texts_read };
+        state.texts_read = state.codes.len();
+        let mut files = rustc_hash::FxHashSet::default();
+        for entry in state.codes.get(from..).unwrap_or_default() {
+            if let Some(file) = py::attr_string(gil, entry.code, "co_filename")
+                && !state.texts.contains_key(&file)
+            {
+                files.insert(file);
+            }
+        }
+        files.into_iter().collect()
+    };
+    if files.is_empty() {
+        return;
+    }
+    let Some(linecache) = py::preserving_exception(|| py::import(gil, "linecache").ok()) else {
+        return;
+    };
+    for file in files {
+        let lines = py::preserving_exception(|| build::file_lines(gil, linecache.as_ptr(), &file))
+            .unwrap_or_default();
+        // SAFETY: as above; the session may have ended while linecache ran.
+        let Some(state) = (unsafe { state() }) else {
+            return;
+        };
+        if !lines.is_empty() {
+            state.texts.entry(file).or_insert(lines);
+        }
+    }
+}
+
 /// Stops measuring and returns what was collected.
 pub fn stop(gil: &Gil) -> Result<Profile, TracerError> {
+    checkpoint::switch_off(gil, Collector::Lines);
+    read_sources(gil, true);
     // SAFETY: `gil` proves the GIL is held; hooks cannot run while we hold it.
     let slot = unsafe { &mut *STATE.0.get() };
     let Some(state) = slot.as_mut() else {
@@ -577,6 +635,7 @@ pub fn stop(gil: &Gil) -> Result<Profile, TracerError> {
 
 /// What has been collected so far, as if every open line ended now; measuring goes on.
 pub fn snapshot(gil: &Gil) -> Result<Profile, TracerError> {
+    read_sources(gil, false);
     // SAFETY: `gil` proves the GIL is held; hooks cannot run while we hold it.
     let Some(state) = (unsafe { state() }) else {
         return Err(TracerError::NotActive);
@@ -593,7 +652,8 @@ pub fn snapshot(gil: &Gil) -> Result<Profile, TracerError> {
             }
         }
     }
-    // Building may run Python code (linecache): no hook may touch the state meanwhile.
+    // No hook may touch the state while it is read (building runs no Python code: the sources
+    // were read above, so no other thread can take the GIL and run meanwhile).
     let recording = RECORDING.swap(false, Ordering::Relaxed);
     let profile = build::build(gil, state);
     RECORDING.store(recording, Ordering::Relaxed);
@@ -609,6 +669,7 @@ pub fn forget_after_fork(gil: &Gil) {
     // SAFETY: `gil` proves the GIL is held; only the forking thread exists in the child.
     let slot = unsafe { &mut *STATE.0.get() };
     if let Some(state) = slot.take() {
+        checkpoint::forget_after_fork(gil);
         RECORDING.store(false, Ordering::Relaxed);
         let _ = backend::uninstall(gil, &state.backend, &state.codes);
         GENERATION.store(0, Ordering::Relaxed);
