@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(
         long,
         value_name = "SIZE",
-        default_value = "64K",
+        default_value = "16K",
         value_parser = parse_memory_interval,
         help_heading = "Memory"
     )]
