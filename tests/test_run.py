@@ -190,6 +190,33 @@ def test_sigkill_keeps_what_was_checkpointed(in_tmp):
     assert "checkpoint" in view.stdout
 
 
+SPIN = """\
+import os, signal, time
+
+def spin():
+    x = 0
+    end = time.monotonic() + 2.5
+    while True:
+        for _ in range(100_000):
+            x += 1
+        if time.monotonic() > end:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+spin()
+"""
+
+
+@pytest.mark.parametrize("mode", ["trace", "lines"])
+def test_a_loop_that_never_lets_go_of_the_gil_is_checkpointed(pyrometer, in_tmp, mode):
+    """Pure arithmetic neither drops the GIL nor allocates tracked objects: before 3.13 a
+    checkpoint request from another thread reached such a loop only through a signal."""
+    (in_tmp / "spin.py").write_text(SPIN)
+    result = pyrometer("run", "--mode", mode, "--checkpoint", "0.5", "-o", "spin.pyro", "spin.py")
+    assert result.returncode == -signal.SIGKILL, str(result)
+    assert "this is checkpoint" in result.stdout, str(result)
+    assert "spin" in result.stdout
+
+
 def test_forked_child_does_not_write_the_profile(pyrometer, in_tmp):
     result = pyrometer("run", "--mode", "trace", "-q", str(SCRIPTS / "fork_child.py"))
     assert result.returncode == 0, str(result)
