@@ -379,7 +379,7 @@ mod legacy {
 
     use crate::py::pep523::{
         _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
-        _PyInterpreterState_SetEvalFrameFunc, EvalFrame,
+        _PyInterpreterState_SetEvalFrameFunc, EvalFrame, evaluate_with,
     };
 
     /// The frame evaluator that was installed before ours (the default one, unless another tool
@@ -459,12 +459,7 @@ mod legacy {
         throwflag: c_int,
     ) -> *mut PyObject {
         // SAFETY: forwarded from the interpreter's call of our evaluator.
-        unsafe {
-            match PREVIOUS_EVAL {
-                Some(previous) => previous(tstate, frame, throwflag),
-                None => _PyEval_EvalFrameDefault(tstate, frame, throwflag),
-            }
-        }
+        unsafe { evaluate_with(PREVIOUS_EVAL, tstate, frame, throwflag) }
     }
 
     /// With our evaluator in place every Python call recurses on the C stack, which plain
@@ -495,12 +490,7 @@ mod legacy {
         throwflag: c_int,
     ) -> *mut PyObject {
         // SAFETY: as in `eval_frame`.
-        unsafe {
-            match PREVIOUS_EVAL {
-                Some(previous) => previous(tstate, frame, throwflag),
-                None => _PyEval_EvalFrameDefault(tstate, frame, throwflag),
-            }
-        }
+        unsafe { evaluate_with(PREVIOUS_EVAL, tstate, frame, throwflag) }
     }
 
     /// What install changed, to be put back.

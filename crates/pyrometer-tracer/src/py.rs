@@ -295,4 +295,24 @@ pub(crate) mod pep523 {
             throwflag: c_int,
         ) -> *mut PyObject;
     }
+
+    /// Evaluates a frame with the evaluator an installed one replaced (`None`: the default).
+    ///
+    /// # Safety
+    /// Arguments as the interpreter passed them to the calling evaluator.
+    #[inline(always)]
+    pub(crate) unsafe fn evaluate_with(
+        previous: Option<EvalFrame>,
+        tstate: *mut PyThreadState,
+        frame: *mut c_void,
+        throwflag: c_int,
+    ) -> *mut PyObject {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match previous {
+                Some(previous) => previous(tstate, frame, throwflag),
+                None => _PyEval_EvalFrameDefault(tstate, frame, throwflag),
+            }
+        }
+    }
 }

@@ -22,7 +22,7 @@ use super::{CodeEntry, on_exit, on_line, on_start};
 use crate::TracerError;
 use crate::py::pep523::{
     _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
-    _PyInterpreterState_SetEvalFrameFunc, EvalFrame,
+    _PyInterpreterState_SetEvalFrameFunc, EvalFrame, evaluate_with,
 };
 use crate::py::{self, Gil, Owned};
 
@@ -148,12 +148,7 @@ unsafe fn measured(code: *mut PyObject) -> bool {
 #[inline(always)]
 unsafe fn chain(tstate: *mut PyThreadState, frame: *mut c_void, throwflag: c_int) -> *mut PyObject {
     // SAFETY: forwarded from the interpreter's call of our evaluator.
-    unsafe {
-        match PREVIOUS_EVAL {
-            Some(previous) => previous(tstate, frame, throwflag),
-            None => _PyEval_EvalFrameDefault(tstate, frame, throwflag),
-        }
-    }
+    unsafe { evaluate_with(PREVIOUS_EVAL, tstate, frame, throwflag) }
 }
 
 /// With our evaluator in place every Python call recurses on the C stack, which plain 3.11
