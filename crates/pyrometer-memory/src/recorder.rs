@@ -3,7 +3,7 @@
 //! allocations; traced memory and its peak. Pure Rust: the hooks resolve Python frames into
 //! [`CodeIdx`] and lines before calling in, so the whole recorder is tested without Python.
 
-use pyrometer_profile::{FrameKind, Metric, Mode, ProfileBuilder, StackId};
+use pyrometer_profile::{FrameKind, Metric, Mode, ProfileBuilder};
 use rustc_hash::FxHashMap;
 
 use crate::poisson;
@@ -396,23 +396,18 @@ impl Recorder {
                 builder.thread(process, t.ident, t.native_id, &name, is_main)
             })
             .collect();
-        let mut stacks: Vec<Option<StackId>> = vec![None; self.nodes.len()];
-        for (i, n) in self.nodes.iter().enumerate() {
-            // Parents come before children in `nodes`.
-            let parent = (n.parent != NO_PARENT)
-                .then(|| stacks[n.parent as usize])
-                .flatten();
-            let loc = builder.location(frames[n.code as usize], n.line);
-            stacks[i] = Some(builder.stack(parent, loc));
-        }
-        for (site, fig) in self.sites.iter().zip(self.figures()) {
-            let Some(stack) = (site.node != NO_PARENT)
-                .then(|| stacks[site.node as usize])
-                .flatten()
-            else {
+        let mut path = Vec::new();
+        for fig in self.figures() {
+            path.clear();
+            path.extend(
+                fold_recursion(&fig.stack)
+                    .into_iter()
+                    .map(|(code, line)| builder.location(frames[code as usize], line)),
+            );
+            let Some(stack) = builder.stack_from_path(&path) else {
                 continue;
             };
-            let thread = threads[site.thread as usize];
+            let thread = threads[fig.thread as usize];
             let round = |v: f64| v.max(0.0).round() as u64;
             builder.add(stack, thread, Metric::AllocBytes, round(fig.alloc_bytes));
             builder.add(stack, thread, Metric::AllocCount, round(fig.alloc_count));
@@ -437,6 +432,26 @@ impl Recorder {
             });
         }
     }
+}
+
+/// A stack with recursion folded: each function keeps its outermost frame, and the allocating
+/// (innermost) frame stays as it is. Recursive code reaches the same allocation through ever
+/// new paths (a tree walked by recursive generators makes one per sample), which made the
+/// saved stacks grow with the run; folded, their number is bounded by the code. Per-line
+/// figures (the leaf) and per-function inclusive figures (every function is still on the
+/// stack) are unchanged; a flame graph shows one level of each recursion.
+fn fold_recursion(stack: &[(CodeIdx, u32)]) -> Vec<(CodeIdx, u32)> {
+    let Some((&leaf, callers)) = stack.split_last() else {
+        return Vec::new();
+    };
+    let mut out: Vec<(CodeIdx, u32)> = Vec::with_capacity(stack.len());
+    for &(code, line) in callers {
+        if out.iter().all(|&(c, _)| c != code) {
+            out.push((code, line));
+        }
+    }
+    out.push(leaf);
+    out
 }
 
 #[cfg(test)]
@@ -487,6 +502,25 @@ mod tests {
         assert_eq!(figs[s1 as usize].peak, (1 << 20) as f64);
         assert_eq!(figs[s2 as usize].live, (1 << 20) as f64 + 100.0);
         assert_eq!(figs[s2 as usize].alloc_count, 2.0);
+    }
+
+    #[test]
+    fn recursion_is_folded_to_each_functions_outermost_frame() {
+        let (main, walk, leaf) = (0, 1, 2);
+        let stack = [
+            (main, 9),
+            (walk, 3),
+            (walk, 4),
+            (leaf, 7),
+            (walk, 3),
+            (leaf, 8),
+        ];
+        assert_eq!(
+            fold_recursion(&stack),
+            vec![(main, 9), (walk, 3), (leaf, 7), (leaf, 8)]
+        );
+        assert_eq!(fold_recursion(&[(main, 1)]), vec![(main, 1)]);
+        assert!(fold_recursion(&[]).is_empty());
     }
 
     #[test]
