@@ -379,7 +379,7 @@ mod legacy {
 
     use crate::py::pep523::{
         _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
-        _PyInterpreterState_SetEvalFrameFunc, EvalFrame, evaluate_with,
+        _PyInterpreterState_SetEvalFrameFunc, EvalFrame, each_thread, evaluate_with, frame_code,
     };
 
     /// The frame evaluator that was installed before ours (the default one, unless another tool
@@ -612,20 +612,6 @@ mod legacy {
         }
     }
 
-    /// The code object a 3.11 frame object runs, read without the reference counting of
-    /// `PyFrame_GetCode`: `PyFrameObject.f_frame` (offset 24, Include/internal/pycore_frame.h)
-    /// points to the `_PyInterpreterFrame`, whose `f_code` is at offset 32 (offsetof on
-    /// v3.11.7's headers; fixed within 3.11).
-    #[inline(always)]
-    unsafe fn frame_code(frame: *mut PyFrameObject) -> *mut PyObject {
-        // SAFETY: `frame` is a live 3.11 frame object handed to the profile function; the
-        // layout is fixed for every 3.11 release.
-        unsafe {
-            let interpreter_frame = *(frame.cast::<u8>().add(24).cast::<*const u8>());
-            *(interpreter_frame.add(32).cast::<*mut PyObject>())
-        }
-    }
-
     /// The C profile function.
     unsafe extern "C" fn profile(
         _obj: *mut PyObject,
@@ -703,21 +689,6 @@ mod legacy {
             }
             Py_NewRef(Py_None())
         }
-    }
-
-    /// Calls `f` with every thread state of this interpreter.
-    fn each_thread(
-        mut f: impl FnMut(*mut PyThreadState) -> Result<(), TracerError>,
-    ) -> Result<(), TracerError> {
-        // SAFETY: GIL held by the callers; the thread list cannot change while we hold it.
-        unsafe {
-            let mut ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
-            while !ts.is_null() {
-                f(ts)?;
-                ts = PyThreadState_Next(ts);
-            }
-        }
-        Ok(())
     }
 
     pub fn install(gil: &Gil, options: Options) -> Result<Backend, TracerError> {

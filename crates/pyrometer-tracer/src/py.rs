@@ -275,7 +275,10 @@ pub fn preserving_exception<T>(f: impl FnOnce() -> T) -> T {
 pub(crate) mod pep523 {
     use std::ffi::{c_int, c_void};
 
-    use pyo3_ffi::{PyInterpreterState, PyObject, PyThreadState};
+    use pyo3_ffi::{
+        PyFrameObject, PyInterpreterState, PyInterpreterState_Get, PyInterpreterState_ThreadHead,
+        PyObject, PyThreadState, PyThreadState_Next,
+    };
 
     /// `_PyInterpreterState_SetEvalFrameFunc`'s function type.
     pub(crate) type EvalFrame =
@@ -294,6 +297,38 @@ pub(crate) mod pep523 {
             frame: *mut c_void,
             throwflag: c_int,
         ) -> *mut PyObject;
+    }
+
+    /// The code object a 3.11 frame object runs, read without the reference counting of
+    /// `PyFrame_GetCode`: `PyFrameObject.f_frame` (offset 24, Include/internal/pycore_frame.h)
+    /// points to the `_PyInterpreterFrame`, whose `f_code` is at offset 32 (offsetof on
+    /// v3.11.7's headers; fixed within 3.11).
+    ///
+    /// # Safety
+    /// `frame` is a live 3.11 frame object (as hook functions receive).
+    #[inline(always)]
+    pub(crate) unsafe fn frame_code(frame: *mut PyFrameObject) -> *mut PyObject {
+        // SAFETY: per the contract; the layout is fixed for every 3.11 release.
+        unsafe {
+            let interpreter_frame = *(frame.cast::<u8>().add(24).cast::<*const u8>());
+            *(interpreter_frame.add(32).cast::<*mut PyObject>())
+        }
+    }
+
+    /// Calls `f` with every thread state of this interpreter (GIL held: the list cannot
+    /// change meanwhile).
+    pub(crate) fn each_thread(
+        mut f: impl FnMut(*mut PyThreadState) -> Result<(), crate::TracerError>,
+    ) -> Result<(), crate::TracerError> {
+        // SAFETY: GIL held by the callers; the thread list cannot change while we hold it.
+        unsafe {
+            let mut ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
+            while !ts.is_null() {
+                f(ts)?;
+                ts = PyThreadState_Next(ts);
+            }
+        }
+        Ok(())
     }
 
     /// Evaluates a frame with the evaluator an installed one replaced (`None`: the default).

@@ -22,7 +22,7 @@ use super::{CodeEntry, on_exit, on_line, on_start};
 use crate::TracerError;
 use crate::py::pep523::{
     _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
-    _PyInterpreterState_SetEvalFrameFunc, EvalFrame, evaluate_with,
+    _PyInterpreterState_SetEvalFrameFunc, EvalFrame, each_thread, evaluate_with, frame_code,
 };
 use crate::py::{self, Gil, Owned};
 
@@ -177,18 +177,6 @@ unsafe fn step_aside(
     }
 }
 
-/// The code object a 3.11 frame object runs: `PyFrameObject.f_frame` (offset 24) points to the
-/// `_PyInterpreterFrame`, whose `f_code` is at offset 32 (offsetof on v3.11.7's headers; fixed
-/// within 3.11, as the function tracer reads them).
-#[inline(always)]
-unsafe fn frame_code(frame: *mut PyFrameObject) -> *mut PyObject {
-    // SAFETY: `frame` is a live 3.11 frame object handed to the trace function.
-    unsafe {
-        let interpreter_frame = *(frame.cast::<u8>().add(24).cast::<*const u8>());
-        *(interpreter_frame.add(32).cast::<*mut PyObject>())
-    }
-}
-
 /// `PyFrameObject.f_trace_lines` (offset 44 on v3.11.7's headers): the interpreter sends a
 /// frame's line events only while it is set.
 #[inline(always)]
@@ -234,21 +222,6 @@ unsafe extern "C" fn trace_noop(
     _arg: *mut PyObject,
 ) -> c_int {
     0
-}
-
-/// Calls `f` with every thread state of this interpreter.
-fn each_thread(
-    mut f: impl FnMut(*mut PyThreadState) -> Result<(), TracerError>,
-) -> Result<(), TracerError> {
-    // SAFETY: GIL held by the callers; the thread list cannot change while we hold it.
-    unsafe {
-        let mut ts = PyInterpreterState_ThreadHead(PyInterpreterState_Get());
-        while !ts.is_null() {
-            f(ts)?;
-            ts = PyThreadState_Next(ts);
-        }
-    }
-    Ok(())
 }
 
 fn set_all(func: Option<Py_tracefunc>) -> Result<(), TracerError> {
