@@ -124,7 +124,9 @@ def test_numpy_arrays(pyrometer, tmp_path):
     assert within(sum(v for (line, _), v in per.items() if line == marks["EMPTY"]), 64 * MiB, 1.0), per
     retained = inclusive_by_line(pyrometer, out, script, "retained_bytes")
     assert within(sum(v for (line, _), v in retained.items() if line == marks["ONES"]), 512 * MiB, 1.0)
-    assert sum(v for (line, _), v in retained.items() if line == marks["EMPTY"]) < 1024
+    # The 64 MiB of data are freed. numpy keeps a few small blocks of that line cached (its
+    # dimension cache): a sampled one stands for a sampling interval (16 KiB) of them.
+    assert sum(v for (line, _), v in retained.items() if line == marks["EMPTY"]) < MiB, retained
     # numpy 2 allocates array data through PyMem_RawMalloc, numpy 1 through malloc: either
     # way, once (exact mode: the line holds one 512 MiB block, not two).
     exact = inclusive_by_line(pyrometer, run_memory(tmp_path, script, "exact", True), script)
