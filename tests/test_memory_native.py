@@ -78,8 +78,9 @@ def test_c_allocations_are_charged_to_their_lines(pyrometer, native_runs):
         assert 64 * MiB <= lines[marks["SQLITE"]][0] <= 160 * MiB, (run, lines)
         retained = by_line(native_runs[run], script, "retained")
         assert within(retained[marks["KEPT"]][0], 512 * MiB, 1.0), retained
-        # What stays is the Python int holding the (freed) address.
-        assert retained.get(marks["FREED"], (0, 0))[0] < 1024, retained
+        # What stays is the Python int holding the (freed) address: its 32 bytes exactly, or,
+        # once in a few hundred sampled runs, a sampling interval's weight (16 KiB).
+        assert retained.get(marks["FREED"], (0, 0))[0] < (1024 if run == "exact" else MiB), retained
     # The worker thread's malloc (ctypes releases the GIL for the call) is its own.
     per = inclusive_by_line(pyrometer, native_runs["exact"], script)
     assert within(per[(marks["IN_THREAD"], "native-worker")], 32 * MiB, 1.0), per
