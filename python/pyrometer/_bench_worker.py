@@ -16,12 +16,23 @@ what the benchmarked code prints cannot corrupt the answers):
 - An error answers ``{"error": "one line"}``; end of input ends the worker.
 """
 
-import gc
-import itertools
-import json
 import os
-import sys
-import time
+import signal
+
+# Ctrl-C reaches the workers with the parent (one process group): leave at once and quietly
+# (the parent reports "interrupted"). The parent starts the interpreter with -S so that no
+# site import runs before this handler is in place (an interrupt there is a fatal error with
+# a traceback); the site module runs now instead.
+signal.signal(signal.SIGINT, lambda *_: os._exit(130))
+import site  # noqa: E402
+
+site.main()
+
+import gc  # noqa: E402
+import itertools  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
 
 
 class _Failure(Exception):

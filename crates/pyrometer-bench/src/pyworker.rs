@@ -1,4 +1,4 @@
-//! Python worker processes: `python -c <_bench_worker.py>`, one per process of the plan. The
+//! Python worker processes: `python -S -c <_bench_worker.py>`, one per process of the plan. The
 //! worker's source is compiled into this crate, so any interpreter can be a worker, with or
 //! without pyrometer installed. Requests and answers are JSON lines (the protocol is described
 //! at the top of `python/pyrometer/_bench_worker.py`).
@@ -36,6 +36,7 @@ pub struct PythonWorker {
 impl PythonWorker {
     fn spawn(python: &PathBuf) -> Result<PythonWorker, BenchError> {
         let mut child = Command::new(python)
+            .arg("-S") // the worker imports `site` itself, once it handles Ctrl-C
             .arg("-c")
             .arg(WORKER_SOURCE)
             .stdin(Stdio::piped())
