@@ -18,8 +18,9 @@
 
 /// The relative size above which an allocation is sampled with certainty for all practical
 /// purposes: `p(12 m) = 1 − 6·10⁻⁶`. Certain allocations are exact and left out of the
-/// calibration; at 20 m, 1 MiB blocks at a 64 KiB interval (16 m, `p = 1 − 10⁻⁷`) were scaled with the small allocations and inherited their sampling noise (2.6% on 64 MiB
-/// of them in one test run).
+/// calibration; at 20 m, 1 MiB blocks at a 64 KiB interval (16 m, `p = 1 − 10⁻⁷`) were scaled
+/// with the small allocations and inherited their sampling noise (2.6% on 64 MiB of them in
+/// one test run).
 pub const CERTAIN_FACTOR: u64 = 12;
 
 /// Horvitz–Thompson weights of a sampled allocation of `size` bytes at mean interval `mean`:

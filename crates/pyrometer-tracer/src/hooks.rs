@@ -380,6 +380,7 @@ mod legacy {
     use crate::py::pep523::{
         _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
         _PyInterpreterState_SetEvalFrameFunc, EvalFrame, each_thread, evaluate_with, frame_code,
+        interpreter_frame_code,
     };
 
     /// The frame evaluator that was installed before ours (the default one, unless another tool
@@ -404,7 +405,7 @@ mod legacy {
             if sp < crate::current_stack_limit() {
                 return step_aside(tstate, frame, throwflag);
             }
-            let code = *(frame.cast::<u8>().add(FRAME_CODE).cast::<*mut PyObject>());
+            let code = interpreter_frame_code(frame);
             if is_generator_creation(code, frame) {
                 // Not a call for cProfile (or sys.monitoring): the frame only makes the
                 // generator object and returns it; its first resumption is the first call.
@@ -423,9 +424,7 @@ mod legacy {
     }
 
     // CPython 3.11 layouts (offsetof on v3.11.7's headers; fixed within 3.11):
-    // `_PyInterpreterFrame.f_code` and `.prev_instr`, `PyCodeObject.co_flags` and
-    // `.co_code_adaptive`.
-    const FRAME_CODE: usize = 32;
+    // `_PyInterpreterFrame.prev_instr`, `PyCodeObject.co_flags` and `.co_code_adaptive`.
     const FRAME_PREV_INSTR: usize = 56;
     const CODE_FLAGS: usize = 48;
     const CODE_ADAPTIVE: usize = 184;

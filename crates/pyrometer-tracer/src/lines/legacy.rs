@@ -23,6 +23,7 @@ use crate::TracerError;
 use crate::py::pep523::{
     _PyEval_EvalFrameDefault, _PyInterpreterState_GetEvalFrameFunc,
     _PyInterpreterState_SetEvalFrameFunc, EvalFrame, each_thread, evaluate_with, frame_code,
+    interpreter_frame_code,
 };
 use crate::py::{self, Gil, Owned};
 
@@ -44,12 +45,11 @@ pub(super) struct Backend {
 
 // CPython 3.11 layouts (offsetof on v3.11.7's headers; fixed within 3.11): `PyThreadState`'s
 // `tracing`, `cframe`, `c_profilefunc` and `c_tracefunc`; `_PyCFrame.use_tracing` is its first
-// byte; `_PyInterpreterFrame.f_code`.
+// byte.
 const TSTATE_TRACING: usize = 44;
 const TSTATE_CFRAME: usize = 56;
 const TSTATE_PROFILEFUNC: usize = 64;
 const TSTATE_TRACEFUNC: usize = 72;
-const FRAME_CODE: usize = 32;
 /// `use_tracing` when on (it is or-ed into the opcode to reach the tracing path).
 const TRACING_ON: u8 = 255;
 
@@ -113,7 +113,7 @@ unsafe extern "C" fn eval_frame(
         if sp < stack_limit() {
             return step_aside(tstate, frame, throwflag, cframe);
         }
-        let code = *frame.cast::<u8>().add(FRAME_CODE).cast::<*mut PyObject>();
+        let code = interpreter_frame_code(frame);
         let saved = *cframe;
         *cframe = if measured(code) { TRACING_ON } else { 0 };
         let result = chain(tstate, frame, throwflag);
