@@ -206,12 +206,25 @@ spin()
 """
 
 
+# The main thread waits in `join()` (a lock, no bytecode) while a worker spins.
+JOINED_SPIN = """\
+import threading
+from spin import spin
+
+worker = threading.Thread(target=spin)
+worker.start()
+worker.join()
+"""
+
+
 @pytest.mark.parametrize("mode", ["trace", "lines"])
-def test_a_loop_that_never_lets_go_of_the_gil_is_checkpointed(pyrometer, in_tmp, mode):
-    """Pure arithmetic neither drops the GIL nor allocates tracked objects: before 3.13 a
-    checkpoint request from another thread reached such a loop only through a signal."""
-    (in_tmp / "spin.py").write_text(SPIN)
-    result = pyrometer("run", "--mode", mode, "--checkpoint", "0.5", "-o", "spin.pyro", "spin.py")
+@pytest.mark.parametrize("script", ["spin.py", "joined.py"])
+def test_checkpoints_reach_a_busy_or_blocked_main_thread(pyrometer, in_tmp, mode, script):
+    """Pure arithmetic neither drops the GIL on its own nor allocates tracked objects; a main
+    thread blocked in `join()` runs no bytecode at all: both get checkpoints."""
+    (in_tmp / "spin.py").write_text(SPIN.replace("\nspin()\n", '\nif __name__ == "__main__":\n    spin()\n'))
+    (in_tmp / "joined.py").write_text(JOINED_SPIN)
+    result = pyrometer("run", "--mode", mode, "--checkpoint", "0.5", "-o", "spin.pyro", script)
     assert result.returncode == -signal.SIGKILL, str(result)
     assert "this is checkpoint" in result.stdout, str(result)
     assert "spin" in result.stdout

@@ -375,12 +375,13 @@ pub fn is_active() -> bool {
 /// Stops tracing, closes the calls still open (as cProfile's `disable` does) and returns what
 /// was collected. The tracer is then empty and can be started again.
 pub fn stop(gil: &Gil) -> Result<Profile, TracerError> {
+    // First: it may let other threads run (and hooks with them) while a checkpoint finishes.
+    checkpoint::switch_off(gil, Collector::Trace);
     // SAFETY: `gil` proves the GIL is held; hooks cannot run while we hold it.
     let slot = unsafe { &mut *STATE.0.get() };
     let Some(state) = slot.as_mut() else {
         return Err(TracerError::NotActive);
     };
-    checkpoint::switch_off(gil, Collector::Trace);
     let uninstalled = hooks::uninstall(gil, &state.backend);
     GENERATION.store(0, Ordering::Relaxed);
     let now = clock::now();
