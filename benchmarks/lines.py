@@ -32,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command
+from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command, work_times
 
 TOOLS = ["bare", "kernprof", "pyrometer"]
 FLOOR = "trace floor"
@@ -67,7 +67,7 @@ def run_once(tool: str, script: Path, loops: int, out_dir: Path) -> float:
     proc = subprocess.run(tool_command(tool, script, out_dir), cwd=out_dir, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} {script.parent.name} failed:\n{proc.stderr[-2000:]}")
-    return float(times.read_text().split()[0])
+    return work_times(times)[0]
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command
+from overhead import SHIM, WORKLOADS, benchmarks_dir, emit, pyrometer_command, work_times
 
 TOOLS = ["bare", "pyrometer", "tracemalloc", "memray", "memray-pyalloc", "scalene"]
 
@@ -98,9 +98,7 @@ def run_once(tool: str, script: Path, loops: int, out_dir: Path) -> tuple[float,
         raise RuntimeError(f"timed out after {TIMEOUT} s") from None
     if proc.returncode != 0 or not times.exists():
         raise RuntimeError(f"exit status {proc.returncode}: {last_word(proc)}"[:160])
-    # One line per benchmark the script runs (deepcopy and logging run three): their sum.
-    seconds = sum(float(line.split()[0]) for line in times.read_text().splitlines() if line.strip())
-    return seconds, out.stat().st_size if out.exists() else 0
+    return work_times(times)[0], out.stat().st_size if out.exists() else 0
 
 
 TIMEOUT = 900

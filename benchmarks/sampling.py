@@ -34,7 +34,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from overhead import SHIM, benchmarks_dir, emit
+from overhead import SHIM, benchmarks_dir, emit, work_times
 
 WORKLOADS = ["richards", "go", "raytrace", "deltablue", "chaos", "nbody", "json_dumps", "pyflate"]
 
@@ -103,7 +103,7 @@ def run_once(tool: str, rate: int, script: Path, loops: int, out_dir: Path) -> d
     tree_cpu = children_cpu() - before
     if proc.returncode != 0:
         raise RuntimeError(f"{tool} {script.parent.name} failed:\n{proc.stderr[-2000:]}")
-    work, program_cpu, work_cpu = (float(x) for x in times.read_text().split()[:3])
+    work, program_cpu, work_cpu = work_times(times)
     return {
         "work": work,
         "work_cpu": work_cpu,
