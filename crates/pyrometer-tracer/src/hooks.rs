@@ -382,6 +382,7 @@ mod legacy {
         _PyInterpreterState_SetEvalFrameFunc, EvalFrame, each_thread, evaluate_with, frame_code,
         interpreter_frame_code,
     };
+    use crate::py::thread_start::{self, Client};
 
     /// The frame evaluator that was installed before ours (the default one, unless another tool
     /// installed its own), which ours calls.
@@ -499,95 +500,16 @@ mod legacy {
         eval_frame: bool,
         /// `threading`'s previous profile hook, when `threading` was imported at start.
         previous_thread_hook: Option<*mut PyObject>,
-        /// Whether `_thread.start_new_thread` was replaced by our wrapper.
+        /// Whether this session is registered with the `_thread.start_new_thread` wrapper.
         wrapped_start: bool,
     }
 
-    /// The real `_thread.start_new_thread` (kept for the life of the process: `threading`,
-    /// imported while tracing, keeps calling our wrapper, which then needs it).
-    static mut ORIGINAL_START: *mut PyObject = null_mut();
-
-    static mut START_DEF: PyMethodDef = PyMethodDef {
-        ml_name: c"start_new_thread".as_ptr() as *const c_char,
-        ml_meth: PyMethodDefPointer {
-            PyCFunctionFast: start_new_thread,
-        },
-        ml_flags: METH_FASTCALL,
-        ml_doc: std::ptr::null(),
-    };
-
-    static mut TRAMPOLINE_DEF: PyMethodDef = PyMethodDef {
-        ml_name: c"pyrometer_thread".as_ptr() as *const c_char,
-        ml_meth: PyMethodDefPointer {
-            PyCFunction: trampoline,
-        },
-        ml_flags: METH_NOARGS,
-        ml_doc: std::ptr::null(),
-    };
-
-    /// Stands in for `_thread.start_new_thread(function, args[, kwargs])`: while tracing, the
-    /// new thread starts in [`trampoline`], which installs the profile function first.
-    unsafe extern "C" fn start_new_thread(
-        _slf: *mut PyObject,
-        args: *mut *mut PyObject,
-        nargs: Py_ssize_t,
-    ) -> *mut PyObject {
-        // SAFETY: GIL held; `args` holds `nargs` borrowed references; ORIGINAL_START was set at
-        // install and is never released.
-        unsafe {
-            let original = ORIGINAL_START;
-            let pass_through = || PyObject_Vectorcall(original, args, nargs as usize, null_mut());
-            if !crate::is_active() || !(2..=3).contains(&nargs) {
-                return pass_through();
-            }
-            let kwargs = if nargs == 3 { *args.add(2) } else { Py_None() };
-            let packed = PyTuple_Pack(3, *args, *args.add(1), kwargs);
-            if packed.is_null() {
-                return null_mut();
-            }
-            let start = PyCFunction_NewEx(&raw mut TRAMPOLINE_DEF, packed, null_mut());
-            Py_DECREF(packed);
-            if start.is_null() {
-                return null_mut();
-            }
-            let empty = PyTuple_New(0);
-            let result = if empty.is_null() {
-                null_mut()
-            } else {
-                let call_args = PyTuple_Pack(2, start, empty);
-                Py_DECREF(empty);
-                if call_args.is_null() {
-                    null_mut()
-                } else {
-                    let r = PyObject_Call(original, call_args, null_mut());
-                    Py_DECREF(call_args);
-                    r
-                }
-            };
-            Py_DECREF(start);
-            result
-        }
-    }
-
-    /// The first thing a thread started while tracing runs: `self` is `(function, args, kwargs)`.
-    unsafe extern "C" fn trampoline(
-        packed: *mut PyObject,
-        _unused: *mut PyObject,
-    ) -> *mut PyObject {
-        // SAFETY: GIL held in the new thread; `packed` is the 3-tuple built above.
-        unsafe {
-            if crate::is_active() {
-                PyEval_SetProfile(Some(profile_function()), null_mut());
-            }
-            let function = PyTuple_GetItem(packed, 0);
-            let args = PyTuple_GetItem(packed, 1);
-            let kwargs = PyTuple_GetItem(packed, 2);
-            let kwargs = if kwargs == Py_None() {
-                null_mut()
-            } else {
-                kwargs
-            };
-            PyObject_Call(function, args, kwargs)
+    /// Run first in a thread started while tracing (through the shared wrapper of
+    /// `_thread.start_new_thread`): installs the profile function.
+    unsafe fn install_on_new_thread() {
+        if crate::is_active() {
+            // SAFETY: GIL held in the new thread (the trampoline runs it).
+            unsafe { PyEval_SetProfile(Some(profile_function()), null_mut()) };
         }
     }
 
@@ -722,25 +644,7 @@ mod legacy {
                 backend.previous_thread_hook = Some(previous.into_raw());
             }
             // Threads started through `_thread` directly, or by `threading` imported later.
-            let thread = py::import(gil, "_thread")?;
-            // SAFETY: GIL held; the original is kept forever once taken.
-            unsafe {
-                if ORIGINAL_START.is_null() {
-                    ORIGINAL_START =
-                        py::getattr(gil, thread.as_ptr(), "start_new_thread")?.into_raw();
-                }
-            }
-            // SAFETY: GIL held; the definition is static.
-            let wrapper = Owned::new(gil, unsafe {
-                PyCFunction_NewEx(&raw mut START_DEF, null_mut(), null_mut())
-            })?;
-            let name = py::cstring("start_new_thread");
-            // SAFETY: GIL held; both objects are alive.
-            if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), wrapper.as_ptr()) }
-                < 0
-            {
-                return Err(TracerError::Python(py::take_error()));
-            }
+            thread_start::add(gil, Client::Trace, install_on_new_thread)?;
             backend.wrapped_start = true;
             each_thread(|ts| {
                 // SAFETY: GIL held; `ts` is a live thread state of this interpreter.
@@ -776,13 +680,7 @@ mod legacy {
             Ok(())
         });
         if backend.wrapped_start {
-            let thread = py::import(gil, "_thread")?;
-            let name = py::cstring("start_new_thread");
-            // SAFETY: GIL held; ORIGINAL_START is alive for the life of the process.
-            if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), ORIGINAL_START) } < 0
-            {
-                return Err(TracerError::Python(py::take_error()));
-            }
+            thread_start::remove(gil, Client::Trace)?;
         }
         if let Some(previous) = backend.previous_thread_hook {
             let restored = match py::imported(gil, "threading") {

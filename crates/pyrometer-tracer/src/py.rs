@@ -365,3 +365,169 @@ pub(crate) mod pep523 {
         }
     }
 }
+
+/// One wrapper of `_thread.start_new_thread` for both 3.11 collectors, which set their hook
+/// (a profile or a trace function) per thread: a thread started while one of them is on starts
+/// in a trampoline that runs each one's installer first, then the thread's function. The
+/// wrapper is in place while any collector is registered; the real function is kept for the
+/// life of the process (`threading`, imported meanwhile, may hold the wrapper and call it
+/// after; it then passes calls through).
+#[cfg(not(Py_3_12))]
+pub(crate) mod thread_start {
+    use std::cell::UnsafeCell;
+    use std::ffi::c_char;
+    use std::ptr::null_mut;
+
+    use pyo3_ffi::*;
+
+    use super::{Gil, Owned};
+    use crate::{GilCell, TracerError};
+
+    /// A collector that needs the threads started while it runs.
+    #[derive(Clone, Copy)]
+    pub(crate) enum Client {
+        Trace = 0,
+        Lines = 1,
+    }
+
+    /// Run first in a new thread, GIL held: puts the collector's hook in place if it is on.
+    pub(crate) type Installer = unsafe fn();
+
+    static CLIENTS: GilCell<[Option<Installer>; 2]> = GilCell(UnsafeCell::new([None; 2]));
+
+    /// The real `_thread.start_new_thread`.
+    static mut ORIGINAL_START: *mut PyObject = null_mut();
+
+    static mut START_DEF: PyMethodDef = PyMethodDef {
+        ml_name: c"start_new_thread".as_ptr() as *const c_char,
+        ml_meth: PyMethodDefPointer {
+            PyCFunctionFast: start_new_thread,
+        },
+        ml_flags: METH_FASTCALL,
+        ml_doc: std::ptr::null(),
+    };
+
+    static mut TRAMPOLINE_DEF: PyMethodDef = PyMethodDef {
+        ml_name: c"pyrometer_thread".as_ptr() as *const c_char,
+        ml_meth: PyMethodDefPointer {
+            PyCFunction: trampoline,
+        },
+        ml_flags: METH_NOARGS,
+        ml_doc: std::ptr::null(),
+    };
+
+    /// The registered installers (a copy). GIL held.
+    fn clients() -> [Option<Installer>; 2] {
+        // SAFETY: GIL held by every caller; the copy ends the borrow at once.
+        unsafe { *CLIENTS.0.get() }
+    }
+
+    fn set_start(gil: &Gil, function: *mut PyObject) -> Result<(), TracerError> {
+        let thread = super::import(gil, "_thread")?;
+        let name = super::cstring("start_new_thread");
+        // SAFETY: GIL held; both objects are alive.
+        if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), function) } < 0 {
+            return Err(TracerError::Python(super::take_error()));
+        }
+        Ok(())
+    }
+
+    /// Registers `client`'s installer, putting the wrapper in place if it is the first.
+    pub(crate) fn add(gil: &Gil, client: Client, installer: Installer) -> Result<(), TracerError> {
+        if clients().iter().all(Option::is_none) {
+            // SAFETY: GIL held; the original is kept forever once taken.
+            unsafe {
+                if ORIGINAL_START.is_null() {
+                    let thread = super::import(gil, "_thread")?;
+                    ORIGINAL_START =
+                        super::getattr(gil, thread.as_ptr(), "start_new_thread")?.into_raw();
+                }
+            }
+            // SAFETY: GIL held; the definition is static.
+            let wrapper = Owned::new(gil, unsafe {
+                PyCFunction_NewEx(&raw mut START_DEF, null_mut(), null_mut())
+            })?;
+            set_start(gil, wrapper.as_ptr())?;
+        }
+        // SAFETY: GIL held; no other reference to the slots is live.
+        unsafe { (*CLIENTS.0.get())[client as usize] = Some(installer) };
+        Ok(())
+    }
+
+    /// Unregisters `client`, putting the real function back if it was the last.
+    pub(crate) fn remove(gil: &Gil, client: Client) -> Result<(), TracerError> {
+        // SAFETY: GIL held; no other reference to the slots is live.
+        let was = unsafe { (*CLIENTS.0.get())[client as usize].take() };
+        if was.is_some() && clients().iter().all(Option::is_none) {
+            // SAFETY: set when the first client was added, and never released.
+            set_start(gil, unsafe { ORIGINAL_START })?;
+        }
+        Ok(())
+    }
+
+    /// Stands in for `_thread.start_new_thread(function, args[, kwargs])`: while a collector
+    /// is registered, the new thread starts in [`trampoline`].
+    unsafe extern "C" fn start_new_thread(
+        _slf: *mut PyObject,
+        args: *mut *mut PyObject,
+        nargs: Py_ssize_t,
+    ) -> *mut PyObject {
+        // SAFETY: GIL held; `args` holds `nargs` borrowed references; ORIGINAL_START was set
+        // before the wrapper existed and is never released.
+        unsafe {
+            let original = ORIGINAL_START;
+            if clients().iter().all(Option::is_none) || !(2..=3).contains(&nargs) {
+                return PyObject_Vectorcall(original, args, nargs as usize, null_mut());
+            }
+            let kwargs = if nargs == 3 { *args.add(2) } else { Py_None() };
+            let packed = PyTuple_Pack(3, *args, *args.add(1), kwargs);
+            if packed.is_null() {
+                return null_mut();
+            }
+            let start = PyCFunction_NewEx(&raw mut TRAMPOLINE_DEF, packed, null_mut());
+            Py_DECREF(packed);
+            if start.is_null() {
+                return null_mut();
+            }
+            let empty = PyTuple_New(0);
+            let result = if empty.is_null() {
+                null_mut()
+            } else {
+                let call_args = PyTuple_Pack(2, start, empty);
+                Py_DECREF(empty);
+                if call_args.is_null() {
+                    null_mut()
+                } else {
+                    let r = PyObject_Call(original, call_args, null_mut());
+                    Py_DECREF(call_args);
+                    r
+                }
+            };
+            Py_DECREF(start);
+            result
+        }
+    }
+
+    /// The first thing a thread started through the wrapper runs: `packed` is `(function,
+    /// args, kwargs)`.
+    unsafe extern "C" fn trampoline(
+        packed: *mut PyObject,
+        _unused: *mut PyObject,
+    ) -> *mut PyObject {
+        // SAFETY: GIL held in the new thread; `packed` is the 3-tuple built above.
+        unsafe {
+            for installer in clients().into_iter().flatten() {
+                installer();
+            }
+            let function = PyTuple_GetItem(packed, 0);
+            let args = PyTuple_GetItem(packed, 1);
+            let kwargs = PyTuple_GetItem(packed, 2);
+            let kwargs = if kwargs == Py_None() {
+                null_mut()
+            } else {
+                kwargs
+            };
+            PyObject_Call(function, args, kwargs)
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! The 3.11 backend: a C trace function (`PyEval_SetTrace`) on every thread, on threads started
-//! later through a wrapper of `_thread.start_new_thread` (and `threading.settrace` when
+//! later through the shared wrapper of `_thread.start_new_thread` (and `threading.settrace` when
 //! `threading` is already imported), and a PEP 523 frame evaluator that turns tracing on only
 //! for the frames of measured code.
 //!
@@ -25,6 +25,7 @@ use crate::py::pep523::{
     _PyInterpreterState_SetEvalFrameFunc, EvalFrame, each_thread, evaluate_with, frame_code,
     interpreter_frame_code,
 };
+use crate::py::thread_start::{self, Client};
 use crate::py::{self, Gil, Owned};
 
 unsafe extern "C" {
@@ -234,27 +235,6 @@ fn set_all(func: Option<Py_tracefunc>) -> Result<(), TracerError> {
     })
 }
 
-/// The real `_thread.start_new_thread`, kept for the life of the process.
-static mut ORIGINAL_START: *mut PyObject = null_mut();
-
-static mut START_DEF: PyMethodDef = PyMethodDef {
-    ml_name: c"start_new_thread".as_ptr() as *const c_char,
-    ml_meth: PyMethodDefPointer {
-        PyCFunctionFast: start_new_thread,
-    },
-    ml_flags: METH_FASTCALL,
-    ml_doc: std::ptr::null(),
-};
-
-static mut TRAMPOLINE_DEF: PyMethodDef = PyMethodDef {
-    ml_name: c"pyrometer_lines_thread".as_ptr() as *const c_char,
-    ml_meth: PyMethodDefPointer {
-        PyCFunction: trampoline,
-    },
-    ml_flags: METH_NOARGS,
-    ml_doc: std::ptr::null(),
-};
-
 static mut THREAD_HOOK_DEF: PyMethodDef = PyMethodDef {
     ml_name: c"pyrometer_lines_thread_start".as_ptr() as *const c_char,
     ml_meth: PyMethodDefPointer {
@@ -264,65 +244,12 @@ static mut THREAD_HOOK_DEF: PyMethodDef = PyMethodDef {
     ml_doc: std::ptr::null(),
 };
 
-/// Stands in for `_thread.start_new_thread(function, args[, kwargs])`: while measuring, the
-/// new thread starts in [`trampoline`], which installs the trace function first.
-unsafe extern "C" fn start_new_thread(
-    _slf: *mut PyObject,
-    args: *mut *mut PyObject,
-    nargs: Py_ssize_t,
-) -> *mut PyObject {
-    // SAFETY: GIL held; `args` holds `nargs` borrowed references; ORIGINAL_START was set at
-    // install and is never released.
-    unsafe {
-        let original = ORIGINAL_START;
-        if !super::is_recording() || !(2..=3).contains(&nargs) {
-            return PyObject_Vectorcall(original, args, nargs as usize, null_mut());
-        }
-        let kwargs = if nargs == 3 { *args.add(2) } else { Py_None() };
-        let packed = PyTuple_Pack(3, *args, *args.add(1), kwargs);
-        if packed.is_null() {
-            return null_mut();
-        }
-        let start = PyCFunction_NewEx(&raw mut TRAMPOLINE_DEF, packed, null_mut());
-        Py_DECREF(packed);
-        if start.is_null() {
-            return null_mut();
-        }
-        let empty = PyTuple_New(0);
-        let result = if empty.is_null() {
-            null_mut()
-        } else {
-            let call_args = PyTuple_Pack(2, start, empty);
-            Py_DECREF(empty);
-            if call_args.is_null() {
-                null_mut()
-            } else {
-                let r = PyObject_Call(original, call_args, null_mut());
-                Py_DECREF(call_args);
-                r
-            }
-        };
-        Py_DECREF(start);
-        result
-    }
-}
-
-/// The first thing a thread started while measuring runs: `self` is `(function, args, kwargs)`.
-unsafe extern "C" fn trampoline(packed: *mut PyObject, _unused: *mut PyObject) -> *mut PyObject {
-    // SAFETY: GIL held in the new thread; `packed` is the 3-tuple built above.
-    unsafe {
-        if super::is_recording() {
-            PyEval_SetTrace(Some(TRACE), null_mut());
-        }
-        let function = PyTuple_GetItem(packed, 0);
-        let args = PyTuple_GetItem(packed, 1);
-        let kwargs = PyTuple_GetItem(packed, 2);
-        let kwargs = if kwargs == Py_None() {
-            null_mut()
-        } else {
-            kwargs
-        };
-        PyObject_Call(function, args, kwargs)
+/// Run first in a thread started while measuring (through the shared wrapper of
+/// `_thread.start_new_thread`): installs the trace function.
+unsafe fn install_on_new_thread() {
+    if super::is_recording() {
+        // SAFETY: GIL held in the new thread (the trampoline runs it); TRACE is set at install.
+        unsafe { PyEval_SetTrace(Some(TRACE), null_mut()) };
     }
 }
 
@@ -338,7 +265,7 @@ unsafe extern "C" fn thread_hook(
         if super::is_recording() {
             PyEval_SetTrace(Some(TRACE), null_mut());
             if nargs == 3 && py::str_of(*args.add(1)).as_deref() == Some("call") {
-                trace(
+                TRACE(
                     null_mut(),
                     (*args).cast::<PyFrameObject>(),
                     PY_TRACE_CALL,
@@ -381,22 +308,7 @@ pub(super) fn install(gil: &Gil, _auto: bool) -> Result<Backend, TracerError> {
             py::call_method(gil, threading.as_ptr(), "settrace", &[hook.as_ptr()])?;
             backend.previous_thread_hook = Some(previous.into_raw());
         }
-        let thread = py::import(gil, "_thread")?;
-        // SAFETY: GIL held; the original is kept forever once taken.
-        unsafe {
-            if ORIGINAL_START.is_null() {
-                ORIGINAL_START = py::getattr(gil, thread.as_ptr(), "start_new_thread")?.into_raw();
-            }
-        }
-        // SAFETY: GIL held; the definition is static.
-        let wrapper = Owned::new(gil, unsafe {
-            PyCFunction_NewEx(&raw mut START_DEF, null_mut(), null_mut())
-        })?;
-        let name = py::cstring("start_new_thread");
-        // SAFETY: GIL held; both objects are alive.
-        if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), wrapper.as_ptr()) } < 0 {
-            return Err(TracerError::Python(py::take_error()));
-        }
+        thread_start::add(gil, Client::Lines, install_on_new_thread)?;
         backend.wrapped_start = true;
         Ok(())
     })();
@@ -446,12 +358,7 @@ pub(super) fn uninstall(
         }
     }
     if backend.wrapped_start {
-        let thread = py::import(gil, "_thread")?;
-        let name = py::cstring("start_new_thread");
-        // SAFETY: GIL held; ORIGINAL_START is alive for the life of the process.
-        if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), ORIGINAL_START) } < 0 {
-            return Err(TracerError::Python(py::take_error()));
-        }
+        thread_start::remove(gil, Client::Lines)?;
     }
     if let Some(previous) = backend.previous_thread_hook {
         let restored = match py::imported(gil, "threading") {
