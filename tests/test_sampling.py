@@ -211,6 +211,35 @@ def test_top_runs_a_program(pyrometer, tmp_path):
     assert "pyrometer top" in result.stdout
 
 
+def test_sampling_needs_nothing_in_the_programs_interpreter(pyrometer, tmp_path):
+    """Sampling reads the program from outside: `--python` may name an interpreter without
+    pyrometer (a project's own virtual environment); the modes that collect inside the process
+    say plainly that they need it."""
+    venv = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = str(venv / "bin" / "python")
+    assert subprocess.run([python, "-c", "import pyrometer"], capture_output=True).returncode != 0
+    truth = {"heavy": 60.0, "medium": 30.0, "light": 10.0}
+    for _attempt in range(3):
+        out = tmp_path / "bare.pyro"
+        result = pyrometer("run", "--python", python, "-o", str(out), str(SCRIPTS / "cpu_split.py"), "1.5")
+        assert result.returncode == 0, str(result)
+        shares = inclusive_shares(collapsed(pyrometer, out), list(truth))
+        if all(abs(shares[n] - truth[n]) <= TOLERANCE for n in truth):
+            break
+    else:
+        pytest.fail(f"shares {shares} are not within {TOLERANCE} points of {truth}")
+    plain = run([python, str(SCRIPTS / "raises.py")], tmp_path, env=base_env(tmp_path))
+    ours = pyrometer("run", "--python", python, "-q", str(SCRIPTS / "raises.py"))
+    assert ours.returncode == plain.returncode == 1 and ours.stderr.startswith(plain.stderr), str(ours)
+    watched = pyrometer("top", "--python", python, "--interval", "0.3", "--", str(SCRIPTS / "exit_code.py"), "3")
+    assert watched.returncode == 3, str(watched)
+    for args in (["--mode", "trace"], ["--mode", "lines"], ["--memory"]):
+        result = pyrometer("run", "--python", python, *args, str(SCRIPTS / "exit_code.py"))
+        assert result.returncode == 2, str(result)
+        assert result.stderr.startswith("pyrometer: error: ") and "cannot import pyrometer" in result.stderr
+
+
 def test_attach_errors_are_one_line(pyrometer, tmp_path):
     for args, needle in [
         (["dump", "--pid", "999999"], "no process"),

@@ -5,6 +5,11 @@ passes its instructions in ``PYROMETER_CHILD_*`` environment variables, which ar
 before the program starts. The program then runs as ``python`` would run it: the same
 ``sys.argv``, ``sys.path[0]``, ``__main__`` module, standard streams and exit status.
 
+In sample mode (without ``--memory``) nothing is collected in this process, the parent reads
+its stacks from outside, and this file is all the child needs: the parent passes its text in
+``PYROMETER_CHILD_SOURCE`` and runs it, so the interpreter need not have pyrometer installed.
+It then imports nothing of pyrometer's.
+
 What the tracer collects is written to the work directory the parent gave: ``profile.pyro``;
 ``error.txt`` (one line) when the program cannot start (no such module, a syntax error);
 ``started`` once the program is about to run.
@@ -92,6 +97,43 @@ def _start_lines(work_dir: str, kind: str, target: str, path: str, code: object)
     builtins.profile = _lines.profile
 
 
+def _run_plain(code: object, globals_: dict) -> None:
+    """Runs the program with nothing of pyrometer's around it, as ``python`` would: an uncaught
+    exception is printed from the program's own frame on and exits with status 1; an uncaught
+    KeyboardInterrupt ends the process by SIGINT, after the atexit callbacks."""
+    import atexit
+
+    interrupted = []
+
+    def exit_like_python() -> None:
+        if interrupted:
+            import _signal
+
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (AttributeError, OSError, ValueError):
+                    pass
+            _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+            os.kill(os.getpid(), _signal.SIGINT)
+
+    # Registered before the program runs, so it runs after the program's own callbacks.
+    atexit.register(exit_like_python)
+    if "atexit" not in _PRELOADED:
+        del sys.modules["atexit"]
+    try:
+        exec(code, globals_)
+    except SystemExit:
+        raise
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            interrupted.append(True)
+        # This frame is the traceback's first entry: the program's frames follow it.
+        traceback = e.__traceback__.tb_next if e.__traceback__ is not None else None
+        sys.excepthook(type(e), e.with_traceback(traceback), traceback)
+        raise SystemExit(1) from None
+
+
 def main() -> None:
     env = os.environ
     work_dir = env.pop("PYROMETER_CHILD_DIR")
@@ -148,6 +190,12 @@ def main() -> None:
         except SyntaxError as e:
             _fail(work_dir, _syntax_error("the -c code", e))
         sys.argv[:] = ["-c", *args]
+
+    if mode == "sample" and memory is None:
+        with open(os.path.join(work_dir, "started"), "w"):
+            pass
+        _run_plain(code, globals_)
+        return
 
     import _signal
     import atexit

@@ -86,6 +86,9 @@ impl Target {
 pub struct Request<'a> {
     pub python: &'a Path,
     pub mode: &'a str,
+    /// Whether the child collects anything itself (tracing, lines, memory), which needs
+    /// pyrometer's native module in its interpreter; sampling alone does not.
+    pub native: bool,
     pub builtins: bool,
     pub checkpoint_seconds: f64,
     pub target: &'a Target,
@@ -102,6 +105,16 @@ pub struct Outcome {
 
 /// The bootstrap the child interpreter runs (`python -c`).
 const BOOTSTRAP: &str = "import pyrometer._child\npyrometer._child.main()\n";
+
+/// The launcher's own text, for children that need nothing else of pyrometer's (sampling): run
+/// from `PYROMETER_CHILD_SOURCE` by [`STANDALONE_BOOTSTRAP`], in a module of its own, so the
+/// program's interpreter need not have pyrometer installed. The file name keeps its frames
+/// recognisable to `sampling::strip_launcher`.
+const CHILD_SOURCE: &str = include_str!("../../../python/pyrometer/_child.py");
+const STANDALONE_BOOTSTRAP: &str = "import os, sys\n\
+    child = type(sys)('pyrometer._child')\n\
+    exec(compile(os.environ.pop('PYROMETER_CHILD_SOURCE'), 'pyrometer/_child.py', 'exec'), child.__dict__)\n\
+    child.main()\n";
 
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
@@ -169,11 +182,12 @@ impl Drop for Forwarding {
     }
 }
 
-/// Checks that `python` is a CPython pyrometer supports, with pyrometer importable.
-pub fn preflight(python: &Path) -> Result<()> {
-    let probe = "import sys\nv = sys.version_info\nif sys.implementation.name != 'cpython' or v < (3, 11):\n    print(f'{sys.implementation.name} {v.major}.{v.minor}.{v.micro}'); sys.exit(3)\ntry:\n    import pyrometer._native\nexcept ImportError as e:\n    print(e); sys.exit(4)\n";
+/// Checks that `python` is a CPython pyrometer supports, with pyrometer importable when the
+/// child is to collect anything itself (`native`).
+pub fn preflight(python: &Path, native: bool) -> Result<()> {
+    let probe = "import sys\nv = sys.version_info\nif sys.implementation.name != 'cpython' or v < (3, 11):\n    print(f'{sys.implementation.name} {v.major}.{v.minor}.{v.micro}'); sys.exit(3)\nif sys.argv[1] == 'native':\n    try:\n        import pyrometer._native\n    except ImportError as e:\n        print(e); sys.exit(4)\n";
     let output = Command::new(python)
-        .args(["-c", probe])
+        .args(["-c", probe, if native { "native" } else { "version" }])
         .output()
         .map_err(|e| {
             user_error(format!(
@@ -194,7 +208,8 @@ pub fn preflight(python: &Path) -> Result<()> {
             python.display()
         ))
         .hint(format!(
-            "install pyrometer into that interpreter: {} -m pip install pyrometer",
+            "this mode collects inside the program: install pyrometer into that interpreter \
+             ({} -m pip install pyrometer); sampling, the default mode, needs nothing there",
             python.display()
         ))
         .into()),
@@ -239,9 +254,15 @@ impl Running {
 /// Starts the child.
 pub fn spawn(request: &Request) -> Result<Running> {
     let mut command = Command::new(request.python);
+    if request.native {
+        command.arg("-c").arg(BOOTSTRAP);
+    } else {
+        command
+            .arg("-c")
+            .arg(STANDALONE_BOOTSTRAP)
+            .env("PYROMETER_CHILD_SOURCE", CHILD_SOURCE);
+    }
     command
-        .arg("-c")
-        .arg(BOOTSTRAP)
         .args(request.args)
         .env("PYROMETER_CHILD_DIR", request.work_dir)
         .env("PYROMETER_CHILD_MODE", request.mode)

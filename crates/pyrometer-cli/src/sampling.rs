@@ -89,8 +89,8 @@ impl ChildSampler {
 /// The file of `run`'s child bootstrap, whose frames come before the program's own.
 const LAUNCHER: &str = "pyrometer/_child.py";
 
-/// Removes what `run`'s launcher put on the program's stacks: the `-c` bootstrap and
-/// `pyrometer._child.main` before the program's first frame. Samples taken while the launcher
+/// Removes what `run`'s launcher put on the program's stacks: the `-c` bootstrap,
+/// `pyrometer._child.main` (and `_run_plain`) before the program's first frame. Samples taken while the launcher
 /// itself was working (importing pyrometer, preparing the program) are dropped.
 pub fn strip_launcher(profile: &Profile, launched_pid: u32) -> Profile {
     let frame_of = |loc: u32| &profile.frames[profile.locations[loc as usize].frame as usize];
@@ -118,8 +118,10 @@ pub fn strip_launcher(profile: &Profile, launched_pid: u32) -> Profile {
             None => Some(0),
             Some(i) => {
                 let frame = &profile.frames[profile.locations[path[i] as usize].frame as usize];
-                let in_main = profile.string(frame.name) == "main";
-                (in_main && i + 1 < path.len()).then_some(i + 1)
+                // The program runs from `main` (through the native `child_exec`) or, when
+                // only sampled, from `_run_plain`; any other launcher function is preparing.
+                let runs_program = matches!(profile.string(frame.name), "main" | "_run_plain");
+                (runs_program && i + 1 < path.len()).then_some(i + 1)
             }
         }
     })

@@ -291,8 +291,10 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
         }
     };
     let python = args.python.clone().unwrap_or_else(|| host.python.clone());
+    // Sampling reads the program from outside: any CPython 3.11+ will do, pyrometer or not.
+    let native = args.mode != ModeArg::Sample || args.memory;
     if args.python.is_some() {
-        child::preflight(&python)?;
+        child::preflight(&python, native)?;
     }
     if !(args.checkpoint >= 0.0 && args.checkpoint.is_finite()) {
         return Err(user_error(format!(
@@ -324,6 +326,7 @@ pub fn run(args: RunArgs, host: &Host) -> Result<i32> {
             ModeArg::Memory => "memory",
             ModeArg::Lines => "lines",
         },
+        native,
         env: child_env,
         builtins: args.builtins,
         checkpoint_seconds: args.checkpoint,

@@ -156,12 +156,16 @@ pub fn top(args: TopArgs, host: &Host) -> Result<i32> {
         }
         (None, Some((script, rest))) => {
             let python = args.python.clone().unwrap_or_else(|| host.python.clone());
+            if args.python.is_some() {
+                child::preflight(&python, false)?;
+            }
             let target = Target::Script(script.clone());
             let work = std::env::temp_dir().join(format!("pyrometer-top-{}", std::process::id()));
             std::fs::create_dir_all(&work)?;
             let running = child::spawn(&Request {
                 python: &python,
                 mode: "sample",
+                native: false,
                 builtins: false,
                 checkpoint_seconds: 0.0,
                 target: &target,
