@@ -14,8 +14,9 @@
 //! not even interrupt its loop.) A program busy in C code that keeps the GIL gets its
 //! checkpoint when the C code returns (until then nothing changes). The profile is encoded
 //! and written after the GIL is released. The next interval is the configured one or 50 times
-//! the CPU time the last checkpoint took, whichever is longer, so checkpoints cost at most 2%
-//! of the run. The hooks do no work for checkpoints.
+//! the CPU time the last checkpoint took, whichever is longer (the first, which carries
+//! one-off imports, excepted), so checkpoints cost at most 2% of the run. The hooks do no work
+//! for checkpoints.
 //!
 //! A thread that waits for the GIL while the interpreter finalizes is ended by it (or hangs),
 //! so the collector must not go while a checkpoint is on its way: its stop switches the
@@ -109,6 +110,7 @@ pub fn set_checkpoints(
         .name("pyrometer-checkpoint".into())
         .spawn(move || {
             let mut wait = interval;
+            let mut first = true;
             loop {
                 std::thread::sleep(wait);
                 {
@@ -140,9 +142,16 @@ pub fn set_checkpoints(
                 }
                 IN_FLIGHT.store(0, Ordering::Release);
                 // The checkpoint's own CPU time: while its Python part (reading new sources)
-                // runs, the program may take the GIL back and run, which costs it nothing.
+                // runs, the program may take the GIL back and run, which costs it nothing. The
+                // first one carries one-off costs (the line collector imports `linecache`,
+                // tens of milliseconds) that must not space out the next.
                 let spent = clock::thread_cpu_ns().saturating_sub(started);
-                wait = interval.max(Duration::from_nanos(spent.saturating_mul(50)));
+                wait = if first {
+                    interval
+                } else {
+                    interval.max(Duration::from_nanos(spent.saturating_mul(50)))
+                };
+                first = false;
             }
         })
         .map_err(|e| {
