@@ -79,9 +79,28 @@ static ON: AtomicBool = AtomicBool::new(false);
 static ASKING: Mutex<()> = Mutex::new(());
 /// Which session the running thread serves.
 static SESSION: AtomicU64 = AtomicU64::new(0);
-/// The process whose checkpoint thread is taking (or waiting for) the GIL, 0 when none is: a
-/// process id, so that a child forked meanwhile does not wait for a thread it does not have.
+/// How many checkpoints are on their way (waiting for the GIL, taking, or writing).
 static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+/// The process whose checkpoint threads [`IN_FLIGHT`] counts: a child forked meanwhile must
+/// not wait for threads it does not have.
+static OWNER: AtomicU32 = AtomicU32::new(0);
+
+/// Counts a checkpoint in flight for as long as it lives, unwinding included: a checkpoint
+/// thread that died without taking itself off would leave the collector's stop waiting.
+struct InFlight;
+
+impl InFlight {
+    fn new() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// Saves what `collector` has collected to `path` every `interval` while it runs, with `meta`
 /// describing the run (the collector knows the data, not the run). Replaces earlier settings.
@@ -106,6 +125,7 @@ pub fn set_checkpoints(
         written: 0,
     });
     ON.store(true, Ordering::Relaxed);
+    OWNER.store(std::process::id(), Ordering::Relaxed);
     std::thread::Builder::new()
         .name("pyrometer-checkpoint".into())
         .spawn(move || {
@@ -113,13 +133,13 @@ pub fn set_checkpoints(
             let mut first = true;
             loop {
                 std::thread::sleep(wait);
-                {
+                let in_flight = {
                     let _asking = ASKING.lock().unwrap_or_else(|p| p.into_inner());
                     if !ON.load(Ordering::Relaxed) || SESSION.load(Ordering::Relaxed) != session {
                         return;
                     }
-                    IN_FLIGHT.store(std::process::id(), Ordering::Release);
-                }
+                    InFlight::new()
+                };
                 let started = clock::thread_cpu_ns();
                 // SAFETY: the interpreter is alive: the collector stops before it finalizes,
                 // and stopping waits for this checkpoint (see `switch_off`).
@@ -140,7 +160,7 @@ pub fn set_checkpoints(
                         path.display()
                     );
                 }
-                IN_FLIGHT.store(0, Ordering::Release);
+                drop(in_flight);
                 // The checkpoint's own CPU time: while its Python part (reading new sources)
                 // runs, the program may take the GIL back and run, which costs it nothing. The
                 // first one carries one-off costs (the line collector imports `linecache`,
@@ -176,10 +196,11 @@ pub(crate) fn switch_off(_gil: &Gil, collector: Collector) {
             *slot = None;
         }
     }
-    if IN_FLIGHT.load(Ordering::Acquire) == std::process::id() {
+    let mine = OWNER.load(Ordering::Relaxed) == std::process::id();
+    if mine && IN_FLIGHT.load(Ordering::Acquire) > 0 {
         // SAFETY: GIL held by this thread, given back below.
         let tstate = unsafe { PyEval_SaveThread() };
-        while IN_FLIGHT.load(Ordering::Acquire) == std::process::id() {
+        while IN_FLIGHT.load(Ordering::Acquire) > 0 {
             std::thread::sleep(Duration::from_millis(1));
         }
         // SAFETY: the thread state saved above, on the same thread.
@@ -190,6 +211,7 @@ pub(crate) fn switch_off(_gil: &Gil, collector: Collector) {
 /// In a forked child the thread does not exist (and may have held the lock): just switch off.
 pub(crate) fn forget_after_fork(_gil: &Gil) {
     ON.store(false, Ordering::Relaxed);
+    IN_FLIGHT.store(0, Ordering::Relaxed);
     // SAFETY: GIL held per the token; only the forking thread exists in the child.
     unsafe { *CHECKPOINTS.0.get() = None };
 }
