@@ -97,12 +97,27 @@ def _start_lines(work_dir: str, kind: str, target: str, path: str, code: object)
     builtins.profile = _lines.profile
 
 
-def _run_plain(code: object, globals_: dict) -> None:
+def _at_exit_after_the_program(callback) -> None:
+    """Registers ``callback`` before the program runs, so that it runs after the program's own
+    atexit callbacks (and after non-daemon threads have finished). The callbacks live in the
+    interpreter, not in the module: forgetting the module leaves ``sys.modules`` as the program
+    expects it."""
+    import atexit
+
+    atexit.register(callback)
+    if "atexit" not in _PRELOADED:
+        del sys.modules["atexit"]
+
+
+def _mark_started(work_dir: str) -> None:
+    with open(os.path.join(work_dir, "started"), "w"):
+        pass
+
+
+def _run_plain(work_dir: str, code: object, globals_: dict) -> None:
     """Runs the program with nothing of pyrometer's around it, as ``python`` would: an uncaught
     exception is printed from the program's own frame on and exits with status 1; an uncaught
     KeyboardInterrupt ends the process by SIGINT, after the atexit callbacks."""
-    import atexit
-
     interrupted = []
 
     def exit_like_python() -> None:
@@ -117,10 +132,8 @@ def _run_plain(code: object, globals_: dict) -> None:
             _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
             os.kill(os.getpid(), _signal.SIGINT)
 
-    # Registered before the program runs, so it runs after the program's own callbacks.
-    atexit.register(exit_like_python)
-    if "atexit" not in _PRELOADED:
-        del sys.modules["atexit"]
+    _at_exit_after_the_program(exit_like_python)
+    _mark_started(work_dir)
     try:
         exec(code, globals_)
     except SystemExit:
@@ -192,22 +205,14 @@ def main() -> None:
         sys.argv[:] = ["-c", *args]
 
     if mode == "sample" and memory is None:
-        with open(os.path.join(work_dir, "started"), "w"):
-            pass
-        _run_plain(code, globals_)
+        _run_plain(work_dir, code, globals_)
         return
 
     import _signal
-    import atexit
 
     from pyrometer import _native
 
-    # Registered before the program runs, so it runs after the program's own atexit callbacks
-    # (and after non-daemon threads have finished). The callbacks live in the interpreter, not
-    # in the module: forgetting the module leaves `sys.modules` as the program expects it.
-    atexit.register(_native.child_finish)
-    if "atexit" not in _PRELOADED:
-        del sys.modules["atexit"]
+    _at_exit_after_the_program(_native.child_finish)
     os.register_at_fork(after_in_child=_native.child_forget)
     for signum in (_signal.SIGTERM, _signal.SIGHUP):
         if _signal.getsignal(signum) == _signal.SIG_DFL:
@@ -215,6 +220,5 @@ def main() -> None:
     os._exit = _native.child_os_exit
     if mode == "lines":
         _start_lines(work_dir, kind, target, path if kind == "script" else os.getcwd(), code)
-    with open(os.path.join(work_dir, "started"), "w"):
-        pass
+    _mark_started(work_dir)
     _native.child_exec(code, globals_, work_dir, builtins, checkpoint, trace, memory)
