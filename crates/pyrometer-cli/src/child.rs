@@ -107,14 +107,21 @@ pub struct Outcome {
 const BOOTSTRAP: &str = "import pyrometer._child\npyrometer._child.main()\n";
 
 /// The launcher's own text, for children that need nothing else of pyrometer's (sampling): run
-/// from `PYROMETER_CHILD_SOURCE` by [`STANDALONE_BOOTSTRAP`], in a module of its own, so the
-/// program's interpreter need not have pyrometer installed. The file name keeps its frames
-/// recognisable to `sampling::strip_launcher`.
+/// from `PYROMETER_CHILD_SOURCE` by [`standalone_bootstrap`], in a module of its own, so the
+/// program's interpreter need not have pyrometer installed.
 const CHILD_SOURCE: &str = include_str!("../../../python/pyrometer/_child.py");
-const STANDALONE_BOOTSTRAP: &str = "import os, sys\n\
-    child = type(sys)('pyrometer._child')\n\
-    exec(compile(os.environ.pop('PYROMETER_CHILD_SOURCE'), 'pyrometer/_child.py', 'exec'), child.__dict__)\n\
-    child.main()\n";
+
+/// Compiles and runs [`CHILD_SOURCE`] under the file name `sampling::strip_launcher` knows.
+fn standalone_bootstrap() -> String {
+    format!(
+        "import os, sys\n\
+         child = type(sys)('pyrometer._child')\n\
+         source = os.environ.pop('PYROMETER_CHILD_SOURCE')\n\
+         exec(compile(source, {:?}, 'exec'), child.__dict__)\n\
+         child.main()\n",
+        crate::sampling::LAUNCHER
+    )
+}
 
 static CHILD_PID: AtomicI32 = AtomicI32::new(0);
 
@@ -259,7 +266,7 @@ pub fn spawn(request: &Request) -> Result<Running> {
     } else {
         command
             .arg("-c")
-            .arg(STANDALONE_BOOTSTRAP)
+            .arg(standalone_bootstrap())
             .env("PYROMETER_CHILD_SOURCE", CHILD_SOURCE);
     }
     command

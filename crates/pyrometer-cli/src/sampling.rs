@@ -86,12 +86,14 @@ impl ChildSampler {
     }
 }
 
-/// The file of `run`'s child bootstrap, whose frames come before the program's own.
-const LAUNCHER: &str = "pyrometer/_child.py";
+/// The file of `run`'s child bootstrap, whose frames come before the program's own (the end of
+/// the installed module's path, and the whole name the standalone child is compiled under).
+pub const LAUNCHER: &str = "pyrometer/_child.py";
 
 /// Removes what `run`'s launcher put on the program's stacks: the `-c` bootstrap,
-/// `pyrometer._child.main` (and `_run_plain`) before the program's first frame. Samples taken while the launcher
-/// itself was working (importing pyrometer, preparing the program) are dropped.
+/// `pyrometer._child.main` (and `_run_plain`) before the program's first frame. Samples taken
+/// while the launcher itself was working (importing pyrometer, preparing the program) are
+/// dropped.
 pub fn strip_launcher(profile: &Profile, launched_pid: u32) -> Profile {
     let frame_of = |loc: u32| &profile.frames[profile.locations[loc as usize].frame as usize];
     let is_launcher = |loc: u32| profile.string(frame_of(loc).file).ends_with(LAUNCHER);

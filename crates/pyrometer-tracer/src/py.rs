@@ -422,10 +422,15 @@ pub(crate) mod thread_start {
         unsafe { *CLIENTS.0.get() }
     }
 
-    fn set_start(gil: &Gil, function: *mut PyObject) -> Result<(), TracerError> {
-        let thread = super::import(gil, "_thread")?;
+    /// Whether no collector is registered (the wrapper then only passes calls through). GIL
+    /// held.
+    fn none_registered() -> bool {
+        clients().iter().all(Option::is_none)
+    }
+
+    fn set_start(thread: &Owned, function: *mut PyObject) -> Result<(), TracerError> {
         let name = super::cstring("start_new_thread");
-        // SAFETY: GIL held; both objects are alive.
+        // SAFETY: GIL held (the `Owned` was made under it); both objects are alive.
         if unsafe { PyObject_SetAttrString(thread.as_ptr(), name.as_ptr(), function) } < 0 {
             return Err(TracerError::Python(super::take_error()));
         }
@@ -434,11 +439,11 @@ pub(crate) mod thread_start {
 
     /// Registers `client`'s installer, putting the wrapper in place if it is the first.
     pub(crate) fn add(gil: &Gil, client: Client, installer: Installer) -> Result<(), TracerError> {
-        if clients().iter().all(Option::is_none) {
+        if none_registered() {
+            let thread = super::import(gil, "_thread")?;
             // SAFETY: GIL held; the original is kept forever once taken.
             unsafe {
                 if ORIGINAL_START.is_null() {
-                    let thread = super::import(gil, "_thread")?;
                     ORIGINAL_START =
                         super::getattr(gil, thread.as_ptr(), "start_new_thread")?.into_raw();
                 }
@@ -447,7 +452,7 @@ pub(crate) mod thread_start {
             let wrapper = Owned::new(gil, unsafe {
                 PyCFunction_NewEx(&raw mut START_DEF, null_mut(), null_mut())
             })?;
-            set_start(gil, wrapper.as_ptr())?;
+            set_start(&thread, wrapper.as_ptr())?;
         }
         // SAFETY: GIL held; no other reference to the slots is live.
         unsafe { (*CLIENTS.0.get())[client as usize] = Some(installer) };
@@ -458,9 +463,10 @@ pub(crate) mod thread_start {
     pub(crate) fn remove(gil: &Gil, client: Client) -> Result<(), TracerError> {
         // SAFETY: GIL held; no other reference to the slots is live.
         let was = unsafe { (*CLIENTS.0.get())[client as usize].take() };
-        if was.is_some() && clients().iter().all(Option::is_none) {
+        if was.is_some() && none_registered() {
+            let thread = super::import(gil, "_thread")?;
             // SAFETY: set when the first client was added, and never released.
-            set_start(gil, unsafe { ORIGINAL_START })?;
+            set_start(&thread, unsafe { ORIGINAL_START })?;
         }
         Ok(())
     }
@@ -476,7 +482,7 @@ pub(crate) mod thread_start {
         // before the wrapper existed and is never released.
         unsafe {
             let original = ORIGINAL_START;
-            if clients().iter().all(Option::is_none) || !(2..=3).contains(&nargs) {
+            if none_registered() || !(2..=3).contains(&nargs) {
                 return PyObject_Vectorcall(original, args, nargs as usize, null_mut());
             }
             let kwargs = if nargs == 3 { *args.add(2) } else { Py_None() };
