@@ -73,6 +73,21 @@ def test_cpu_and_wall_time(pyrometer, tmp_path):
     assert "CPU time" in pyrometer("view", str(profile)).stdout
 
 
+def test_cpu_goes_to_the_phase_that_used_it(pyrometer, tmp_path):
+    """A thread that computes, then sleeps, then blocks in `select`: the CPU time the kernel
+    adds when a thread stops running belongs to its computing, not to the sleep that follows
+    it. Judged against the thread's own CPU clock, every phase within the tolerance."""
+    out = tmp_path / "csb.pyro"
+    result = pyrometer("run", "-o", str(out), "--no-advice", "--top", "1", str(SCRIPTS / "compute_sleep_block.py"))
+    assert result.returncode == 0, str(result)
+    spent = json.loads(result.stdout.splitlines()[0])["cpu"]
+    phases = list(spent)
+    truth = {n: 100 * spent[n] / sum(spent.values()) for n in phases}
+    rows = [(path, v) for path, v in collapsed(pyrometer, out) if any(f.split(" (")[0] in phases for f in path)]
+    cpu = inclusive_shares(rows, phases)
+    assert all(abs(cpu[n] - truth[n]) <= TOLERANCE for n in phases), (cpu, truth)
+
+
 def test_threads_are_reported_apart(pyrometer, tmp_path):
     profile = sampled_run(pyrometer, tmp_path, SCRIPTS / "two_threads.py")
     report = pyrometer("view", str(profile), "--idle")

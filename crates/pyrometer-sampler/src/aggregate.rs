@@ -11,6 +11,7 @@ use pyrometer_profile::{FrameKind, Meta, Metric, Profile, ProfileBuilder};
 use rustc_hash::FxHashMap;
 
 use crate::code::CodeInfo;
+use crate::cpu::SampleKey;
 use crate::process::RawFrame;
 
 const NO_PARENT: u32 = u32::MAX;
@@ -51,15 +52,19 @@ struct ThreadRec {
 /// What one thread of one sample counts for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Flags {
-    pub on_cpu: bool,
     pub holds_gil: bool,
     /// How many ticks this sample stands for: 1, plus the ticks skipped just before it when
     /// the sampler fell behind (so busy periods, when the sampler competes with the program
     /// for a CPU and falls behind, are not under-counted).
     pub weight: u64,
-    /// Of those ticks, how many the thread spent on a CPU (at most `weight`).
+    /// Of those ticks, how many the thread spent on a CPU (at most `weight`), when that is
+    /// known as the sample is taken; CPU time known later is added with [`Aggregate::add_cpu`].
     pub cpu_ticks: u64,
 }
+
+/// A code object of the stack could not be described: the sample is dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MissingCode;
 
 #[derive(Clone, Debug, Default)]
 struct LastStack {
@@ -151,7 +156,8 @@ impl Aggregate {
     }
 
     /// Records one thread's stack (`frames` leaf first, as the reader returns them).
-    /// `code` looks a frame's code object up. Returns false if a code object was missing.
+    /// `code` looks a frame's code object up. Returns the sample's row (`None` for an empty
+    /// stack).
     pub fn record<'a>(
         &mut self,
         process: u32,
@@ -160,9 +166,9 @@ impl Aggregate {
         frames: &[RawFrame],
         flags: Flags,
         code: impl Fn(u64) -> Option<&'a CodeInfo>,
-    ) -> bool {
+    ) -> Result<Option<SampleKey>, MissingCode> {
         if frames.is_empty() {
-            return true;
+            return Ok(None);
         }
         let last = self.last.entry((process, tstate)).or_default();
         let same = last.key.len() == frames.len()
@@ -189,7 +195,7 @@ impl Aggregate {
                 let Some(frame) = self.frame_for(process, f.serial, &lookup) else {
                     // Forget the previous stack (its key was taken above).
                     self.last.remove(&(process, tstate));
-                    return false;
+                    return Err(MissingCode);
                 };
                 let n = Node {
                     parent,
@@ -209,14 +215,21 @@ impl Aggregate {
             parent
         };
         if node == NO_PARENT {
-            return true;
+            return Ok(None);
         }
         let c = self.counts.entry((node, thread)).or_default();
         let weight = flags.weight.max(1);
         c[0] += weight;
         c[1] += flags.cpu_ticks.min(weight);
         c[2] += flags.holds_gil as u64 * weight;
-        true
+        Ok(Some((node, thread)))
+    }
+
+    /// Adds CPU ticks to a row [`Aggregate::record`] returned.
+    pub fn add_cpu(&mut self, row: SampleKey, ticks: u64) {
+        if let Some(c) = self.counts.get_mut(&row) {
+            c[1] += ticks;
+        }
     }
 
     /// Forgets what is keyed by the code serials of `process` (after re-attaching to it: the
@@ -341,7 +354,6 @@ mod tests {
         let p = agg.add_process(10, None, vec!["python".into()]);
         let t = agg.thread(p, 1, 10, || ("MainThread".into(), true));
         let cpu = Flags {
-            on_cpu: true,
             cpu_ticks: 1,
             holds_gil: true,
             weight: 1,
@@ -350,18 +362,23 @@ mod tests {
         let fg = [f(2, 7), f(1, 3), f(0, 1)];
         let ff = [f(1, 4), f(0, 1)];
         for _ in 0..3 {
-            assert!(agg.record(p, 0xa, t, &fg, cpu, lookup));
+            assert!(agg.record(p, 0xa, t, &fg, cpu, lookup).is_ok());
         }
-        assert!(agg.record(p, 0xa, t, &ff, Flags::default(), lookup));
-        assert!(agg.record(p, 0xa, t, &fg, cpu, lookup));
+        let row = agg.record(p, 0xa, t, &ff, Flags::default(), lookup);
+        // CPU time known only later is added to the row.
+        agg.add_cpu(row.unwrap().unwrap(), 1);
+        assert!(agg.record(p, 0xa, t, &fg, Flags::default(), lookup).is_ok());
         // A code object the reader cannot describe: the sample is refused.
-        assert!(!agg.record(p, 0xa, t, &[f(9, 1)], cpu, lookup));
+        assert_eq!(
+            agg.record(p, 0xa, t, &[f(9, 1)], cpu, lookup),
+            Err(MissingCode)
+        );
         assert_eq!(agg.total_samples(), 5);
         let profile = agg.to_profile(Meta::default());
         profile.validate().unwrap();
         assert_eq!(profile.total(Metric::WallSamples), 5);
         assert_eq!(profile.total(Metric::CpuSamples), 4);
-        assert_eq!(profile.total(Metric::GilSamples), 4);
+        assert_eq!(profile.total(Metric::GilSamples), 3);
         assert_eq!(profile.frames.len(), 3);
         // main -> f:3 -> g:7 and main -> f:4 share the root.
         let rows: Vec<Vec<(String, u32)>> = profile

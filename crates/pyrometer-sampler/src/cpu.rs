@@ -1,19 +1,19 @@
-//! Whether a thread is on a CPU: the state letter of `/proc/PID/task/TID/stat` is `R` now,
-//! and its run time in `/proc/PID/task/TID/schedstat` advanced recently.
+//! A thread's use of the CPU, from `/proc/PID/task/TID/schedstat` (its run time, in
+//! nanoseconds) and the state letter of `/proc/PID/task/TID/stat` (`R`: running or runnable).
+//! Each file is opened once and re-read with `pread` at offset 0 (the kernel regenerates the
+//! text on every read): two reads per thread per sample.
 //!
-//! The letter alone also counts threads that are runnable but waiting for a CPU (a sleeper
-//! just woken, on a busy machine) as running; the run time alone would credit a thread that
-//! ran earlier and sleeps now. The kernel updates a running thread's run time at scheduler
-//! ticks (every 1–10 ms), not on every read, so "recently" is a window of [`RECENT`]. An idle
-//! thread costs one read (its run time did not move); a running one two. Each file is opened
-//! once and re-read with `pread` at offset 0 (the kernel regenerates the text on every read).
-//!
-//! How much CPU a sample stands for comes from the run time itself ([`CpuStates::cpu_ticks`]):
-//! the nanoseconds the thread ran since the previous sample, in whole sampling intervals, the
-//! remainder carried to the next sample. A state letter counts a thread that is runnable but
-//! waiting for a CPU as running; on a loaded machine that more than doubled the CPU time of a
-//! busy loop. The run time does not: the CPU time reported is the CPU time the kernel
-//! accounted, spread over the stacks the samples saw.
+//! How much CPU a sample stands for comes from the run time itself ([`CpuStates::observe`]):
+//! the CPU time the kernel accounted, handed out in whole sampling intervals to the samples
+//! taken while the thread was running. The kernel adds a running thread's time in lumps: at
+//! scheduler ticks, and when it stops running (goes to sleep, is preempted). So the growth a
+//! sample sees belongs to the samples taken since the run time last moved, not to the sample
+//! that sees it: a thread that computes, then sleeps, shows the last lump of its computing to
+//! the first sample of its sleep. The growth is therefore spread over the samples of that
+//! window that found the thread running (state `R`); a sample that found it sleeping gets
+//! none. A state letter alone would count a thread that is runnable but waiting for a CPU as
+//! running; on a loaded machine that more than doubled the CPU time of a busy loop. The run
+//! time does not: the CPU time reported is the CPU time the kernel accounted.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -34,22 +34,43 @@ pub enum ThreadState {
     Unknown,
 }
 
+/// A sample of one thread as the aggregate keeps it: (stack node, thread index).
+pub type SampleKey = (u32, u32);
+
+/// Per thread: its schedstat file and the CPU time not yet handed out.
+#[derive(Debug)]
+struct RunTime {
+    file: File,
+    /// The run time (ns) last read.
+    last: u64,
+    /// When it last moved.
+    moved: Instant,
+    /// Run time accounted by the kernel and not yet handed out to samples.
+    unplaced: u64,
+    /// The samples taken while the thread was running since the run time last moved, with the
+    /// ticks each stands for: the samples its next growth belongs to.
+    running: Vec<(SampleKey, u64)>,
+}
+
 /// Open stat files by TID.
 #[derive(Debug)]
 pub struct CpuStates {
     pid: u32,
     files: FxHashMap<u64, File>,
     syscall_files: FxHashMap<u64, File>,
-    /// Per TID: the schedstat file, the run time (ns) last read, when it last moved, and the
-    /// run time not yet handed out as CPU ticks.
-    schedstat: FxHashMap<u64, (File, u64, Instant, u64)>,
+    schedstat: FxHashMap<u64, RunTime>,
     buf: Vec<u8>,
     reads: u64,
 }
 
-/// How recently a thread's run time must have moved for it to count as running: longer than
-/// the scheduler tick of any kernel (HZ ≥ 100), shorter than the sleeps worth telling apart.
+/// How recently a thread's run time must have moved for [`CpuStates::state`] to count it as
+/// running: longer than the scheduler tick of any kernel (HZ ≥ 100).
 pub const RECENT: Duration = Duration::from_millis(20);
+
+/// Samples of a running thread kept waiting for its run time to move. The kernel moves it at
+/// every scheduler tick (at most 10 ms), so this many is reached only by a thread that is
+/// runnable but waits long for a CPU; older samples then give way to newer ones.
+const MAX_WAITING: usize = 512;
 
 /// The first field of a schedstat file: nanoseconds spent on a CPU.
 fn run_time(text: &[u8]) -> Option<u64> {
@@ -74,32 +95,41 @@ impl CpuStates {
         self.reads
     }
 
-    /// The state of thread `tid` now (see the module documentation).
+    /// The state of thread `tid` now, for a one-off look (`dump`): running when its state
+    /// letter is `R` and its run time moved within [`RECENT`] (or it is seen for the first
+    /// time).
     pub fn state(&mut self, tid: u64) -> ThreadState {
         if tid == 0 {
             return ThreadState::Unknown;
         }
-        match self.ran_since_last_read(tid) {
-            Some(false) => return ThreadState::Idle,
-            Some(true) => {}
-            // No schedstat (kernels without schedstats): the letter alone decides.
-            None => {}
+        if self.read_run_time(tid) == Some(false) {
+            return ThreadState::Idle;
         }
-        self.state_letter(tid)
+        self.letter(tid)
     }
 
-    /// Whether the thread's run time moved within [`RECENT`] (true the first time it is
-    /// seen); `None` when schedstat cannot be read.
-    fn ran_since_last_read(&mut self, tid: u64) -> Option<bool> {
+    /// Reads thread `tid`'s run time; whether it moved within [`RECENT`] (true the first
+    /// time it is seen), `None` when schedstat cannot be read. Growth is added to the
+    /// thread's unplaced run time.
+    fn read_run_time(&mut self, tid: u64) -> Option<bool> {
         let now = Instant::now();
         let first = !self.schedstat.contains_key(&tid);
         if first {
-            let f = File::open(format!("/proc/{}/task/{tid}/schedstat", self.pid)).ok()?;
-            self.schedstat.insert(tid, (f, 0, now, 0));
+            let file = File::open(format!("/proc/{}/task/{tid}/schedstat", self.pid)).ok()?;
+            self.schedstat.insert(
+                tid,
+                RunTime {
+                    file,
+                    last: 0,
+                    moved: now,
+                    unplaced: 0,
+                    running: Vec::new(),
+                },
+            );
         }
-        let (f, last, moved, pending) = self.schedstat.get_mut(&tid)?;
+        let rt = self.schedstat.get_mut(&tid)?;
         self.reads += 1;
-        let n = match f.read_at(&mut self.buf, 0) {
+        let n = match rt.file.read_at(&mut self.buf, 0) {
             Ok(n) if n > 0 => n,
             _ => {
                 self.schedstat.remove(&tid);
@@ -107,34 +137,81 @@ impl CpuStates {
             }
         };
         let run = run_time(&self.buf[..n])?;
-        if run != *last {
+        if run != rt.last {
             // What it ran before we first saw it belongs to no sample.
             if !first {
-                *pending += run.saturating_sub(*last);
+                rt.unplaced += run.saturating_sub(rt.last);
             }
-            *last = run;
-            *moved = now;
+            rt.last = run;
+            rt.moved = now;
         }
-        Some(now.duration_since(*moved) <= RECENT)
+        Some(now.duration_since(rt.moved) <= RECENT)
     }
 
-    /// The CPU time thread `tid` used since the previous sample, in whole `interval_ns`
-    /// ticks, at most `max` (the ticks the sample stands for), after [`CpuStates::state`] read
-    /// its run time; `None` when its run time cannot be read. The kernel adds a running
-    /// thread's time in lumps (at scheduler ticks), so what exceeds `max` is carried to the
-    /// next samples, up to [`RECENT`]'s worth: a lump is spread over the samples that follow
-    /// instead of landing whole on one.
-    pub fn cpu_ticks(&mut self, tid: u64, interval_ns: u64, max: u64) -> Option<u64> {
-        let (_, _, _, pending) = self.schedstat.get_mut(&tid)?;
+    /// Observes thread `tid` for the sample `key` (which stands for `weight` ticks of
+    /// `interval_ns`) and hands out the CPU time the kernel accounted since the previous
+    /// sample: `charge(key, ticks)` is called for the samples it belongs to (this one or
+    /// earlier ones, see the module documentation), each with at most its own weight.
+    /// Returns the thread's state letter; `None` when its run time cannot be read, and then
+    /// nothing is charged.
+    pub fn observe(
+        &mut self,
+        tid: u64,
+        key: SampleKey,
+        weight: u64,
+        interval_ns: u64,
+        mut charge: impl FnMut(SampleKey, u64),
+    ) -> Option<ThreadState> {
+        if tid == 0 {
+            return None;
+        }
+        let before = self.schedstat.get(&tid).map(|rt| rt.last);
+        let first = before.is_none();
+        self.read_run_time(tid)?;
+        let state = self.letter(tid);
+        let rt = self.schedstat.get_mut(&tid)?;
+        if state == ThreadState::Running {
+            if rt.running.len() == MAX_WAITING {
+                rt.running.remove(0);
+            }
+            rt.running.push((key, weight.max(1)));
+        }
+        if first || before == Some(rt.last) {
+            return Some(state);
+        }
+        // The run time moved: its growth belongs to the running samples since it last moved.
         let interval_ns = interval_ns.max(1);
-        let ticks = (*pending / interval_ns).min(max);
-        *pending -= ticks * interval_ns;
-        *pending = (*pending).min((RECENT.as_nanos() as u64).max(interval_ns));
-        Some(ticks)
+        let stands_for: u64 = rt.running.iter().map(|&(_, w)| w).sum();
+        let ticks = (rt.unplaced / interval_ns).min(stands_for);
+        rt.unplaced -= ticks * interval_ns;
+        // Spread evenly: sample i gets the ticks between its cumulative weight's share and
+        // the previous one's, so no sample gets more than its weight.
+        let mut before_weight = 0;
+        for &(k, w) in &rt.running {
+            let given = ((before_weight + w) * ticks) / stands_for.max(1)
+                - (before_weight * ticks) / stands_for.max(1);
+            if given > 0 {
+                charge(k, given);
+            }
+            before_weight += w;
+        }
+        // What is left is kept for the next samples: less than an interval; or more than
+        // the running samples stand for, which the next ones of the same spell of running
+        // take (the kernel's lumps do not fall on the sampling grid), up to [`RECENT`]'s
+        // worth. When no running sample saw the thread, only the fraction of an interval is
+        // kept; the rest cannot be placed and is dropped.
+        let keep = if rt.running.is_empty() {
+            interval_ns
+        } else {
+            (RECENT.as_nanos() as u64).max(interval_ns)
+        };
+        rt.unplaced = rt.unplaced.min(keep);
+        rt.running.clear();
+        Some(state)
     }
 
     /// The state letter of thread `tid` now: `R` is running or runnable.
-    fn state_letter(&mut self, tid: u64) -> ThreadState {
+    pub fn letter(&mut self, tid: u64) -> ThreadState {
         if !self.files.contains_key(&tid) {
             match File::open(format!("/proc/{}/task/{tid}/stat", self.pid)) {
                 Ok(f) => {
@@ -245,46 +322,66 @@ mod tests {
     }
 
     #[test]
-    fn cpu_ticks_add_up_to_the_run_time_and_never_exceed_the_sample() {
-        // SAFETY: gettid has no preconditions and cannot fail.
-        let me = unsafe { libc::gettid() } as u64;
-        let mut s = CpuStates::new(std::process::id());
-        assert_eq!(s.cpu_ticks(me, 1_000_000, 1), None, "not read yet");
-        s.state(me);
-        assert_eq!(
-            s.cpu_ticks(me, 1_000_000, 1),
-            Some(0),
-            "the time before is nobody's"
-        );
-        // Spin 200 ms of CPU in 1 ms samples: the ticks handed out follow the run time.
-        let cpu = |s: &mut CpuStates| {
-            s.state(me);
-            s.schedstat[&me].1
-        };
-        let start = cpu(&mut s);
-        let mut ticks = 0;
-        for _ in 0..200 {
-            let end = Instant::now() + Duration::from_millis(1);
+    fn cpu_time_goes_to_the_running_samples_it_accrued_in() {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        // A thread computes for 200 ms (phase 1), then sleeps for 100 ms (phase 2), sampled
+        // every millisecond with its phase as the sample's key.
+        static PHASE: AtomicU32 = AtomicU32::new(0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let worker = std::thread::spawn(move || {
+            // SAFETY: gettid has no preconditions and cannot fail.
+            tx.send(unsafe { libc::gettid() } as u64).unwrap();
+            while PHASE.load(Ordering::SeqCst) == 0 {
+                std::hint::spin_loop();
+            }
+            let end = Instant::now() + Duration::from_millis(200);
             while Instant::now() < end {
                 std::hint::spin_loop();
             }
-            s.state(me);
-            let t = s.cpu_ticks(me, 1_000_000, 1).unwrap();
-            assert!(t <= 1, "at most the sample's one tick");
-            ticks += t;
+            PHASE.store(2, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            PHASE.store(3, Ordering::SeqCst);
+        });
+        let tid = rx.recv().unwrap();
+        let mut s = CpuStates::new(std::process::id());
+        let mut charged: FxHashMap<SampleKey, u64> = FxHashMap::default();
+        s.observe(tid, (0, 0), 1, 1_000_000, |_, _| {}).unwrap();
+        let start = s.schedstat[&tid].last;
+        PHASE.store(1, Ordering::SeqCst);
+        // Samples on a fixed 1 ms grid, as the sampler takes them: a sample that comes late
+        // stands for the ticks it missed too.
+        let tick = Duration::from_millis(1);
+        let mut next = Instant::now();
+        loop {
+            next += tick;
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+            let mut weight = 1;
+            while Instant::now() >= next + tick {
+                next += tick;
+                weight += 1;
+            }
+            let phase = PHASE.load(Ordering::SeqCst);
+            if phase == 3 {
+                break;
+            }
+            s.observe(tid, (phase, 0), weight, 1_000_000, |k, t| {
+                *charged.entry(k).or_default() += t;
+            })
+            .unwrap();
         }
-        let ran_ms = (cpu(&mut s) - start) / 1_000_000;
+        let ran_ms = (s.schedstat[&tid].last - start) / 1_000_000;
+        worker.join().unwrap();
+        // The computing samples get the thread's CPU time, the last lump (added when it went
+        // to sleep) included; the sleeping ones none (one may catch it just before it slept).
+        let computing = charged.get(&(1, 0)).copied().unwrap_or(0);
         assert!(
-            ticks + 25 >= ran_ms && ticks <= ran_ms + 1,
-            "{ticks} ticks for {ran_ms} ms"
+            computing + 2 >= ran_ms && computing <= ran_ms + 1,
+            "{computing} ticks for {ran_ms} ms: {charged:?}"
         );
-        // Sleeping: no CPU, beyond the part of the last scheduler tick (up to 10 ms) the kernel
-        // accounts only when the thread stops.
-        s.state(me);
-        while s.cpu_ticks(me, 1_000_000, 100).unwrap() > 0 {}
-        std::thread::sleep(Duration::from_millis(50));
-        s.state(me);
-        let slept = s.cpu_ticks(me, 1_000_000, 50).unwrap();
-        assert!(slept <= 11, "{slept} ticks while sleeping 50 ms");
+        assert!(
+            charged.get(&(2, 0)).copied().unwrap_or(0) <= 1,
+            "{charged:?}"
+        );
+        assert_eq!(s.observe(0, (3, 0), 1, 1_000_000, |_, _| {}), None);
     }
 }

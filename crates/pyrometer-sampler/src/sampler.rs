@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use pyrometer_profile::{Counter, Meta, Mode, Profile, PythonInfo};
 use rustc_hash::FxHashSet;
 
-use crate::aggregate::{Aggregate, Flags};
+use crate::aggregate::{Aggregate, Flags, MissingCode};
 use crate::blocking::Pause;
 use crate::children::{command_line, descendants};
 use crate::cpu::{CpuStates, ThreadState};
@@ -388,44 +388,51 @@ impl Sampler {
                 self.counters.empty_stacks += 1;
                 continue;
             }
-            let state = if !self.config.cpu_state {
-                ThreadState::Unknown
-            } else if blocking {
+            let thread = self
+                .agg
+                .thread(t.index, ts.ident, ts.native_id, || process.name_thread(ts));
+            // In blocking mode, where each thread stopped tells whether it was running;
+            // otherwise the CPU time the kernel accounts, charged once it is known (see
+            // `cpu.rs`), or, without that, whether the thread is running now.
+            let paused = blocking.then(|| {
                 t.pre_states
                     .iter()
                     .find(|(tid, _)| *tid == ts.native_id)
                     .map_or(ThreadState::Unknown, |(_, s)| *s)
-            } else {
-                t.cpu.state(ts.native_id)
+            });
+            let cpu_ticks = match paused {
+                Some(state) => (state == ThreadState::Running) as u64 * self.weight,
+                None => 0,
             };
-            let by_state = (state == ThreadState::Running) as u64 * self.weight;
-            // The CPU the thread used since the last sample, when its run time can be read;
-            // else whether it is running now (see `cpu.rs`).
-            let cpu_ticks = if self.config.cpu_state && !blocking {
-                t.cpu
-                    .cpu_ticks(ts.native_id, interval_ns, self.weight)
-                    .unwrap_or(by_state)
-            } else {
-                by_state
-            };
-            let thread = self
-                .agg
-                .thread(t.index, ts.ident, ts.native_id, || process.name_thread(ts));
             let flags = Flags {
-                on_cpu: cpu_ticks > 0,
                 cpu_ticks,
                 holds_gil: ts.holds_gil,
                 weight: self.weight,
             };
-            if self
+            let row = match self
                 .agg
                 .record(t.index, ts.tstate, thread, &ts.frames, flags, |c| {
                     process.code(c)
-                })
-            {
-                self.counters.thread_samples += 1;
-            } else {
-                self.counters.dropped += 1;
+                }) {
+                Ok(row) => {
+                    self.counters.thread_samples += 1;
+                    row
+                }
+                Err(MissingCode) => {
+                    self.counters.dropped += 1;
+                    None
+                }
+            };
+            if let (Some(row), true, None) = (row, self.config.cpu_state, paused) {
+                let agg = &mut self.agg;
+                let observed =
+                    t.cpu
+                        .observe(ts.native_id, row, self.weight, interval_ns, |r, ticks| {
+                            agg.add_cpu(r, ticks)
+                        });
+                if observed.is_none() && t.cpu.letter(ts.native_id) == ThreadState::Running {
+                    agg.add_cpu(row, self.weight);
+                }
             }
         }
         // Forget per-thread state of threads that ended (occasionally: it is a scan).
