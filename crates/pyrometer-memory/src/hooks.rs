@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering}
 use std::time::Instant;
 
 use pyo3_ffi::{PyMemAllocatorDomain, PyMemAllocatorEx};
-use pyrometer_sampler::layout::Layout;
+use pyrometer_cpython::layout::Layout;
 
 use crate::frames::{self, CodeCache, MAX_FRAMES, RawFrame};
 use crate::poisson::Rng;

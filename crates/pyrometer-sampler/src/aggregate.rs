@@ -320,7 +320,7 @@ impl Aggregate {
 mod tests {
     use super::*;
     use crate::code::CodeKey;
-    use crate::linetable::LineTable;
+    use pyrometer_cpython::linetable::LineTable;
 
     fn code(serial: u32, name: &str) -> CodeInfo {
         CodeInfo {
@@ -332,6 +332,7 @@ mod tests {
                 qualname: 4,
                 linetable: 5,
                 first_line: 1,
+                flags: 0,
             },
             name: Arc::from(name),
             qualname: Arc::from(name),

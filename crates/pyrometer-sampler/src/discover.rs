@@ -14,6 +14,8 @@ use object::elf::PT_LOAD;
 use object::read::elf::{ElfFile64, ProgramHeader};
 use object::{Endianness, Object, ObjectSection, ObjectSymbol};
 
+use pyrometer_cpython::this_process::DEBUG_BUILD_SYMBOLS;
+
 use crate::error::{Result, SamplerError, proc_error};
 
 /// One line of `/proc/PID/maps`.
@@ -93,6 +95,8 @@ pub struct RuntimeLocation {
     pub py_version_addr: Option<u64>,
     /// `section` (the `.PyRuntime` ELF section) or `symbol` (the `_PyRuntime` symbol).
     pub method: &'static str,
+    /// The binary exports what only a debug build (`Py_DEBUG`) has.
+    pub debug_build: bool,
 }
 
 /// What the ELF file says, relative to its link-time addresses.
@@ -103,6 +107,7 @@ struct ElfFacts {
     py_version: Option<u64>,
     /// First PT_LOAD `p_vaddr` rounded down to its `p_align`.
     first_load: u64,
+    debug_build: bool,
 }
 
 fn elf_facts(path: &Path, data: &[u8]) -> Result<ElfFacts> {
@@ -133,10 +138,8 @@ fn elf_facts(path: &Path, data: &[u8]) -> Result<ElfFacts> {
             Ok("Py_Version") if facts.py_version.is_none() => {
                 facts.py_version = Some(sym.address())
             }
+            Ok(name) if DEBUG_BUILD_SYMBOLS.contains(&name) => facts.debug_build = true,
             _ => {}
-        }
-        if facts.runtime_symbol.is_some() && facts.py_version.is_some() {
-            break;
         }
     }
     Ok(facts)
@@ -262,6 +265,7 @@ pub fn locate_runtime(pid: u32) -> Result<RuntimeLocation> {
             runtime_addr: addr.wrapping_add(bias),
             py_version_addr: facts.py_version.map(|a| a.wrapping_add(bias)),
             method,
+            debug_build: facts.debug_build,
         });
     }
     let names: Vec<&str> = maps

@@ -6,6 +6,8 @@
 
 use std::io;
 
+use pyrometer_cpython::{LayoutError, PyVersion};
+
 /// Errors of attaching to a process and reading it.
 #[derive(Debug, thiserror::Error)]
 pub enum SamplerError {
@@ -64,10 +66,10 @@ impl SamplerError {
     pub fn hint(&self) -> Option<String> {
         match self {
             SamplerError::PermissionDenied { .. } => Some(permission_hint()),
-            SamplerError::UnsupportedVersion { .. } => Some(
-                "pyrometer's sampler reads CPython 3.11, 3.12 and 3.13 (final releases, GIL builds)"
-                    .to_owned(),
-            ),
+            SamplerError::UnsupportedVersion { .. } => Some(format!(
+                "pyrometer reads {}",
+                pyrometer_cpython::layout::SUPPORTED
+            )),
             SamplerError::NotReady { .. } => Some(
                 "the interpreter may still be starting or already shutting down; try again"
                     .to_owned(),
@@ -118,6 +120,27 @@ pub(crate) fn proc_error(pid: u32, what: &'static str, err: io::Error) -> Sample
         _ => SamplerError::Io {
             what: format!("reading {what} of process {pid}"),
             source: err,
+        },
+    }
+}
+
+/// Why process `pid`, running CPython `version`, has no layout.
+pub(crate) fn layout_error(pid: u32, version: PyVersion, e: LayoutError) -> SamplerError {
+    match e {
+        LayoutError::Unsupported { reason } => SamplerError::UnsupportedVersion {
+            pid,
+            version: version.to_string(),
+            reason,
+        },
+        LayoutError::FreeThreaded => SamplerError::UnsupportedVersion {
+            pid,
+            version: format!("{version}t"),
+            reason: e.to_string(),
+        },
+        LayoutError::Mismatch { check } => SamplerError::LayoutMismatch {
+            pid,
+            version: version.to_string(),
+            check,
         },
     }
 }

@@ -1,5 +1,6 @@
-//! pyrometer's stack sampler: reads the Python stacks of every thread of a CPython 3.11–3.13
-//! process from its memory (`process_vm_readv`), without stopping or instrumenting it.
+//! pyrometer's stack sampler: reads the Python stacks of every thread of a CPython 3.11–3.15
+//! process from its memory (`process_vm_readv`), without stopping or instrumenting it, with
+//! the layouts and readers of `pyrometer-cpython`.
 //!
 //! The same reader works on another process (`pyrometer record --pid`) and on the current one
 //! from a plain Rust thread (in-process profiling): it never needs the GIL and never touches
@@ -21,9 +22,6 @@ pub mod cpu;
 pub mod discover;
 pub mod dump;
 pub mod error;
-pub mod layout;
-pub mod linetable;
-pub mod mem;
 pub mod names;
 pub mod process;
 pub mod sampler;
@@ -32,6 +30,6 @@ pub mod timing;
 pub use cpu::ThreadState;
 pub use dump::{DumpFrame, ThreadDump, dump, thread_name};
 pub use error::SamplerError;
-pub use layout::PyVersion;
 pub use process::{ProcessSample, PythonProcess, RawFrame, ReadStats, ThreadStack};
+pub use pyrometer_cpython::PyVersion;
 pub use sampler::{Counters, RunEnd, Sampler, SamplerConfig};

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Target, interpreters, require_some, roles, tagged_line};
+use common::{Target, interpreters, roles, tagged_line};
 use pyrometer_profile::analysis::{Granularity, Shape, Table, ThreadFilter};
 use pyrometer_profile::{Metric, Mode, Profile};
 use pyrometer_sampler::{RunEnd, Sampler, SamplerConfig};
@@ -53,11 +53,8 @@ fn total_of(profile: &Profile, name: &str) -> u64 {
 fn sampling_fills_the_profile_with_threads_columns_and_counters() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "sampling_fills_the_profile") {
-        return;
-    }
     for py in interps {
-        let target = Target::start(&py.path, "threads.py", &[]);
+        let target = Target::start(&py, "threads.py", &[]);
         let roles = roles(&target.ready);
         let busy_ident = roles.iter().find(|r| r.0 == "busy").unwrap().1;
         let mut sampler = Sampler::attach(target.pid(), config(1000.0, 1.0))
@@ -69,7 +66,7 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
         assert_eq!(profile.meta.mode, Mode::Sample);
         assert_eq!(profile.meta.sample_interval_ns, Some(1_000_000));
         let python = profile.meta.python.as_ref().unwrap();
-        assert!(python.version.starts_with(py.minor), "{}", python.version);
+        assert!(python.version.starts_with(&py.minor), "{}", python.version);
         assert_eq!(profile.processes.len(), 1);
         assert_eq!(profile.processes[0].pid, target.pid());
         assert_eq!(profile.threads.len(), 4, "{}", py.label);
@@ -156,11 +153,8 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
 fn threads_starting_and_stopping_while_sampling() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "threads_starting_and_stopping") {
-        return;
-    }
     for py in interps {
-        let target = Target::start(&py.path, "churn.py", &[]);
+        let target = Target::start(&py, "churn.py", &[]);
         let mut sampler = Sampler::attach(target.pid(), config(2000.0, 1.5)).unwrap();
         assert_eq!(sampler.run().unwrap(), RunEnd::Duration);
         let c = sampler.counters();
@@ -185,11 +179,8 @@ fn threads_starting_and_stopping_while_sampling() {
 fn a_target_that_exits_ends_the_run_cleanly() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "a_target_that_exits") {
-        return;
-    }
     for py in interps {
-        let mut target = Target::start(&py.path, "exits.py", &["0.5"]);
+        let mut target = Target::start(&py, "exits.py", &["0.5"]);
         let mut sampler = Sampler::attach(target.pid(), SamplerConfig::default()).unwrap();
         let t0 = Instant::now();
         let end = sampler
@@ -220,11 +211,8 @@ fn a_target_that_exits_ends_the_run_cleanly() {
 #[test]
 fn blocking_mode_samples_and_always_resumes() {
     let _serial = common::serial();
-    let Some(py) = interpreters().into_iter().next() else {
-        eprintln!("SKIP blocking_mode: no interpreter");
-        return;
-    };
-    let target = Target::start(&py.path, "threads.py", &[]);
+    let py = interpreters().remove(0);
+    let target = Target::start(&py, "threads.py", &[]);
     let cfg = SamplerConfig {
         blocking: true,
         ..config(200.0, 0.5)
@@ -285,10 +273,7 @@ fn blocking_mode_samples_and_always_resumes() {
 #[test]
 fn subprocesses_are_found_and_tagged() {
     let _serial = common::serial();
-    let Some(py) = interpreters().into_iter().next() else {
-        eprintln!("SKIP subprocesses: no interpreter");
-        return;
-    };
+    let py = interpreters().remove(0);
     // A Python parent that starts a Python child running exits.py for 1.5 s.
     let code = format!(
         "import subprocess, sys, time\n\
@@ -302,7 +287,7 @@ fn subprocesses_are_found_and_tagged() {
     std::fs::create_dir_all(&dir).unwrap();
     let parent_script = dir.join("parent.py");
     std::fs::write(&parent_script, code).unwrap();
-    let target = Target::start(&py.path, parent_script.to_str().unwrap(), &[]);
+    let target = Target::start(&py, parent_script.to_str().unwrap(), &[]);
     let cfg = SamplerConfig {
         subprocesses: true,
         subprocess_poll: Duration::from_millis(20),
@@ -338,9 +323,6 @@ fn subprocesses_are_found_and_tagged() {
 fn shares_are_accurate_within_two_points() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "shares_are_accurate") {
-        return;
-    }
     // The CPU shares are exact in expectation (the program splits its work 60/30/10); what
     // varies is the noise. CPU time, not wall time: other processes competing for this 2-core
     // machine preempt the target, and a preempted target collects wall samples in whichever
@@ -350,7 +332,7 @@ fn shares_are_accurate_within_two_points() {
         let mut attempts = Vec::new();
         let mut passed = false;
         for _ in 0..3 {
-            let target = Target::start(&py.path, "shares.py", &[]);
+            let target = Target::start(&py, "shares.py", &[]);
             // Let the interpreter warm up (specialization) before measuring.
             std::thread::sleep(Duration::from_millis(200));
             let mut sampler = Sampler::attach(target.pid(), config(1000.0, 2.0)).unwrap();
@@ -383,11 +365,8 @@ fn shares_are_accurate_within_two_points() {
 fn a_target_that_execs_is_followed_into_its_new_image() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "a_target_that_execs") {
-        return;
-    }
     for py in interps {
-        let target = Target::start(&py.path, "execs.py", &[]);
+        let target = Target::start(&py, "execs.py", &[]);
         let mut sampler = Sampler::attach(target.pid(), config(1000.0, 5.0)).unwrap();
         let end = sampler
             .run()
@@ -416,14 +395,8 @@ fn a_target_that_execs_is_followed_into_its_new_image() {
 #[test]
 fn attach_wait_gives_up_at_once_on_a_child_that_already_exited() {
     let _serial = common::serial();
-    let Some(py) = interpreters().into_iter().next() else {
-        eprintln!("SKIP attach_wait_gives_up: no interpreter");
-        return;
-    };
-    let mut child = std::process::Command::new(&py.path)
-        .args(["-c", "pass"])
-        .spawn()
-        .unwrap();
+    let py = interpreters().remove(0);
+    let mut child = py.command().args(["-c", "pass"]).spawn().unwrap();
     // Let it exit, but do not reap it yet: it stays a zombie, as a `run` child would.
     std::thread::sleep(Duration::from_millis(500));
     let t0 = Instant::now();

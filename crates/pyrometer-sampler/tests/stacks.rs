@@ -4,8 +4,10 @@
 
 mod common;
 
-use common::{Target, interpreters, require_some, roles, tagged_line};
-use pyrometer_sampler::layout::v3_13::{DebugOffsets313, table};
+use common::{Target, interpreters, roles, tagged_line};
+use pyrometer_cpython::layout::debug_offsets::{DebugOffsets, Shape};
+use pyrometer_cpython::layout::{v3_11, v3_12, v3_13, v3_14, v3_15};
+use pyrometer_cpython::memory::RemoteMemory;
 use pyrometer_sampler::{PythonProcess, SamplerError, ThreadDump, ThreadState, dump};
 
 fn leaf_qualnames(t: &ThreadDump) -> Vec<&str> {
@@ -20,12 +22,9 @@ fn frame<'a>(t: &'a ThreadDump, qualname: &str) -> Option<&'a pyrometer_sampler:
 fn dump_finds_threads_functions_lines_and_the_gil_holder() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "dump_finds_threads") {
-        return;
-    }
     let script = "threads.py";
     for py in interps {
-        let target = Target::start(&py.path, script, &[]);
+        let target = Target::start(&py, script, &[]);
         let roles = roles(&target.ready);
         assert_eq!(roles.len(), 4, "{}: roles {}", py.label, target.ready);
         let ident = |role: &str| roles.iter().find(|r| r.0 == role).unwrap().1;
@@ -153,11 +152,8 @@ fn dump_finds_threads_functions_lines_and_the_gil_holder() {
 fn deep_recursion_is_read_fully() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "deep_recursion") {
-        return;
-    }
     for py in interps {
-        let target = Target::start(&py.path, "deep.py", &["500"]);
+        let target = Target::start(&py, "deep.py", &["500"]);
         // Give main() time to reach the bottom.
         let mut last = None;
         for _ in 0..100 {
@@ -220,24 +216,48 @@ fn non_python_and_missing_processes_are_typed_errors() {
     }
 }
 
+/// The `_Py_DebugOffsets` shapes by minor version.
+fn shape(minor: &str) -> Option<&'static Shape> {
+    match minor {
+        "3.13" => Some(&v3_13::VERSION),
+        "3.14" => Some(&v3_14::VERSION),
+        "3.15" => Some(&v3_15::VERSION),
+        _ => None,
+    }
+}
+
 #[test]
-fn debug_offsets_of_3_13_match_the_measured_table() {
+fn every_interpreters_debug_offsets_match_the_measured_tables() {
     let _serial = common::serial();
-    let Some(py) = interpreters().into_iter().find(|i| i.minor == "3.13") else {
-        eprintln!("SKIP debug_offsets_of_3_13: no 3.13 interpreter");
-        return;
-    };
-    let target = Target::start(&py.path, "deep.py", &["3"]);
-    let loc = pyrometer_sampler::discover::locate_runtime(target.pid()).expect("runtime");
-    assert_eq!(loc.method, "section");
-    let mem = pyrometer_sampler::mem::RemoteMemory::new(target.pid());
-    let bytes = mem
-        .read_vec(loc.runtime_addr, DebugOffsets313::SIZE)
-        .expect("read");
-    let offsets = DebugOffsets313::parse(&bytes).expect("cookie");
-    assert_eq!(offsets.version, 0x030d00f0);
-    assert_eq!(offsets.free_threaded, 0);
-    assert_eq!(offsets.to_layout(), table());
+    let mut checked = 0;
+    for py in interpreters() {
+        let Some(shape) = shape(&py.minor) else {
+            continue;
+        };
+        let target = Target::start(&py, "deep.py", &["3"]);
+        let loc = pyrometer_sampler::discover::locate_runtime(target.pid()).expect("runtime");
+        assert_eq!(loc.method, "section", "{}", py.label);
+        assert!(!loc.debug_build, "{}", py.label);
+        let mem = RemoteMemory::new(target.pid());
+        let bytes = mem.read_vec(loc.runtime_addr, shape.size()).expect("read");
+        let offsets = DebugOffsets::parse(shape, &bytes).expect("cookie");
+        let version = mem.read_u32(loc.py_version_addr.unwrap()).unwrap();
+        assert_eq!(offsets.version(), version as u64, "{}", py.label);
+        assert!(!offsets.free_threaded(), "{}", py.label);
+        offsets.check().unwrap();
+        assert_eq!(
+            offsets.to_layout(shape.table()),
+            shape.table(),
+            "{}",
+            py.label
+        );
+        eprintln!("{}: _Py_DebugOffsets match the table", py.label);
+        checked += 1;
+    }
+    assert!(
+        checked > 0 || std::env::var_os("CI").is_none(),
+        "no interpreter with _Py_DebugOffsets"
+    );
 }
 
 /// Runs in a child test process as uid `nobody` (see `permission_errors_carry_a_hint`).
@@ -265,11 +285,8 @@ fn permission_errors_carry_a_hint() {
         eprintln!("SKIP permission_errors_carry_a_hint: needs root to run a child as nobody");
         return;
     }
-    let Some(py) = interpreters().into_iter().next() else {
-        eprintln!("SKIP permission_errors_carry_a_hint: no interpreter");
-        return;
-    };
-    let target = Target::start(&py.path, "deep.py", &["3"]);
+    let py = interpreters().remove(0);
+    let target = Target::start(&py, "deep.py", &["3"]);
     let exe = std::env::current_exe().unwrap();
     let out = std::process::Command::new(exe)
         .args([
@@ -309,17 +326,15 @@ fn permission_errors_carry_a_hint() {
 fn a_wrong_layout_fails_its_self_check_instead_of_reading_garbage() {
     let _serial = common::serial();
     let interps = interpreters();
-    if !require_some(&interps, "a_wrong_layout") {
-        return;
-    }
-    use pyrometer_sampler::layout::{v3_11, v3_12};
     let layouts = [
         ("3.11", v3_11::layout()),
         ("3.12", v3_12::layout()),
-        ("3.13", table()),
+        ("3.13", v3_13::VERSION.table()),
+        ("3.14", v3_14::VERSION.table()),
+        ("3.15", v3_15::VERSION.table()),
     ];
     for py in interps {
-        let target = Target::start(&py.path, "threads.py", &[]);
+        let target = Target::start(&py, "threads.py", &[]);
         for (minor, layout) in &layouts {
             let result = PythonProcess::attach_with_layout(target.pid(), layout.clone());
             if *minor == py.minor {

@@ -383,6 +383,7 @@ mod legacy {
         interpreter_frame_code,
     };
     use crate::py::thread_start::{self, Client};
+    use pyrometer_cpython::v3_11;
 
     /// The frame evaluator that was installed before ours (the default one, unless another tool
     /// installed its own), which ours calls.
@@ -424,25 +425,23 @@ mod legacy {
         }
     }
 
-    // CPython 3.11 layouts (offsetof on v3.11.7's headers; fixed within 3.11):
-    // `_PyInterpreterFrame.prev_instr`, `PyCodeObject.co_flags` and `.co_code_adaptive`.
-    const FRAME_PREV_INSTR: usize = 56;
-    const CODE_FLAGS: usize = 48;
-    const CODE_ADAPTIVE: usize = 184;
     const GENERATOR_FLAGS: c_int = CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR;
 
     /// A generator, coroutine or async generator frame that has not run its first instruction
     /// yet (`RETURN_GENERATOR`, which only makes the generator object).
     #[inline(always)]
     unsafe fn is_generator_creation(code: *mut PyObject, frame: *mut std::ffi::c_void) -> bool {
-        // SAFETY: live code object and frame of a 3.11 interpreter (layouts above).
+        // SAFETY: live code object and frame of a 3.11 release build (`v3_11`'s fields).
         unsafe {
-            let flags = *(code.cast::<u8>().add(CODE_FLAGS).cast::<c_int>());
+            let flags = *(code.cast::<u8>().add(v3_11::CODE_FLAGS).cast::<c_int>());
             if flags & GENERATOR_FLAGS == 0 {
                 return false;
             }
-            let prev_instr = *(frame.cast::<u8>().add(FRAME_PREV_INSTR).cast::<usize>());
-            prev_instr < code as usize + CODE_ADAPTIVE
+            let prev_instr = *(frame
+                .cast::<u8>()
+                .add(v3_11::INTERPRETER_FRAME_PREV_INSTR)
+                .cast::<usize>());
+            prev_instr < code as usize + v3_11::CODE_ADAPTIVE
         }
     }
 

@@ -59,6 +59,10 @@ pub enum TracerError {
     NoToolId(String),
     #[error("the tracer does not support free-threaded CPython builds yet")]
     FreeThreaded,
+    #[error(
+        "the tracer does not support debug builds of CPython 3.11 (Py_DEBUG): their private structures differ"
+    )]
+    DebugBuild,
     #[error("{0}")]
     Python(String),
 }
@@ -327,11 +331,22 @@ unsafe fn code_function(code: *mut PyObject) -> Function {
     Function::Code(code)
 }
 
-/// Starts tracing every thread of this interpreter.
-pub fn start(gil: &Gil, options: Options) -> Result<(), TracerError> {
+/// Whether the collectors can run in this interpreter: not a free-threaded build (the hooks
+/// rely on the GIL), and on 3.11 not a debug build (the 3.11 hooks read and write private
+/// fields at the release build's offsets).
+pub(crate) fn check_build() -> Result<(), TracerError> {
     if cfg!(Py_GIL_DISABLED) {
         return Err(TracerError::FreeThreaded);
     }
+    if cfg!(not(Py_3_12)) && pyrometer_cpython::this_process::is_debug_build() {
+        return Err(TracerError::DebugBuild);
+    }
+    Ok(())
+}
+
+/// Starts tracing every thread of this interpreter.
+pub fn start(gil: &Gil, options: Options) -> Result<(), TracerError> {
+    check_build()?;
     // SAFETY: `gil` proves the GIL is held; no other reference to the state is live here.
     let slot = unsafe { &mut *STATE.0.get() };
     if slot.is_some() {

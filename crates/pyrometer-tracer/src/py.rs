@@ -275,6 +275,8 @@ pub fn preserving_exception<T>(f: impl FnOnce() -> T) -> T {
 pub(crate) mod pep523 {
     use std::ffi::{c_int, c_void};
 
+    use pyrometer_cpython::v3_11;
+
     use pyo3_ffi::{
         PyFrameObject, PyInterpreterState, PyInterpreterState_Get, PyInterpreterState_ThreadHead,
         PyObject, PyThreadState, PyThreadState_Next,
@@ -299,34 +301,37 @@ pub(crate) mod pep523 {
         ) -> *mut PyObject;
     }
 
-    /// `_PyInterpreterFrame.f_code` (offsetof on v3.11.7's headers; fixed within 3.11).
-    const INTERPRETER_FRAME_CODE: usize = 32;
-
     /// The code object a 3.11 `_PyInterpreterFrame` (what an evaluator receives) runs.
     ///
     /// # Safety
     /// `frame` is a live 3.11 interpreter frame.
     #[inline(always)]
     pub(crate) unsafe fn interpreter_frame_code(frame: *const c_void) -> *mut PyObject {
-        // SAFETY: per the contract; the layout is fixed for every 3.11 release.
+        // SAFETY: per the contract; the layout is fixed for every 3.11 release build.
         unsafe {
             *frame
                 .cast::<u8>()
-                .add(INTERPRETER_FRAME_CODE)
+                .add(v3_11::INTERPRETER_FRAME_CODE)
                 .cast::<*mut PyObject>()
         }
     }
 
     /// The code object a 3.11 frame object runs, read without the reference counting of
-    /// `PyFrame_GetCode`: `PyFrameObject.f_frame` (offset 24, Include/internal/pycore_frame.h)
-    /// points to the `_PyInterpreterFrame`.
+    /// `PyFrame_GetCode`: `PyFrameObject.f_frame` points to the `_PyInterpreterFrame`.
     ///
     /// # Safety
     /// `frame` is a live 3.11 frame object (as hook functions receive).
     #[inline(always)]
     pub(crate) unsafe fn frame_code(frame: *mut PyFrameObject) -> *mut PyObject {
-        // SAFETY: per the contract; the layout is fixed for every 3.11 release.
-        unsafe { interpreter_frame_code(*(frame.cast::<u8>().add(24).cast::<*const c_void>())) }
+        // SAFETY: per the contract; the layout is fixed for every 3.11 release build.
+        unsafe {
+            interpreter_frame_code(
+                *(frame
+                    .cast::<u8>()
+                    .add(v3_11::FRAME_OBJECT_F_FRAME)
+                    .cast::<*const c_void>()),
+            )
+        }
     }
 
     /// Calls `f` with every thread state of this interpreter (GIL held: the list cannot

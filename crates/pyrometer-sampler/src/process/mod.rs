@@ -27,9 +27,11 @@ use rustc_hash::FxHashMap;
 
 use crate::code::{CodeInfo, StringPool};
 use crate::discover::{RuntimeLocation, locate_runtime};
-use crate::error::{Result, SamplerError};
-use crate::layout::{self, GilLayout, Layout, PyVersion};
-use crate::mem::{Batch, ReadError, RemoteMemory};
+use pyrometer_cpython::PyVersion;
+use pyrometer_cpython::layout::{self, GilLayout, Layout};
+use pyrometer_cpython::memory::{Batch, ReadError, RemoteMemory};
+
+use crate::error::{Result, SamplerError, layout_error};
 
 mod walk;
 
@@ -245,9 +247,17 @@ impl PythonProcess {
             .read_u32(version_addr)
             .map_err(|e| read_error(pid, e, "Py_Version"))?;
         let version = PyVersion::from_hex(hex);
+        if location.debug_build {
+            return Err(SamplerError::UnsupportedVersion {
+                pid,
+                version: format!("{version} (debug build)"),
+                reason: "a debug build (Py_DEBUG) lays its structures out differently".into(),
+            });
+        }
         let layout = match forced {
             Some(l) => l,
-            None => layout::select(pid, version, &mem, location.runtime_addr)?,
+            None => layout::for_version(version, &mem, location.runtime_addr)
+                .map_err(|e| layout_error(pid, version, e))?,
         };
         let mut process = PythonProcess {
             pid,

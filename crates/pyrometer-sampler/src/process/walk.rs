@@ -9,10 +9,12 @@ use super::{
     MAX_FRAMES, MAX_OFF_CHUNK_PREFETCH, MAX_THREADS, ProcessSample, PythonProcess, RawFrame,
     STR_READ, ThreadCache,
 };
-use crate::code::{CodeInfo, CodeKey, decode_bytes, decode_str};
-use crate::layout::{CurrentFrame, GilLayout, Layout};
-use crate::linetable::LineTable;
-use crate::mem::{Batch, Bytes, ReadError, RemoteMemory};
+use pyrometer_cpython::layout::{CurrentFrame, Frame, GilLayout, Layout};
+use pyrometer_cpython::linetable::LineTable;
+use pyrometer_cpython::memory::{Batch, Bytes, ReadError, RemoteMemory};
+use pyrometer_cpython::objects::{decode_bytes, decode_str};
+
+use crate::code::{CodeInfo, CodeKey};
 
 /// Where bytes read during this sample are.
 #[derive(Clone, Copy, Debug)]
@@ -485,22 +487,21 @@ impl PythonProcess {
                     ok = false;
                     break;
                 };
-                let owner = fb.u8_at(l.frame_owner as usize).unwrap_or(u8::MAX);
-                let code = fb.u64_at(l.frame_code as usize).unwrap_or(0);
-                let previous = fb.u64_at(l.frame_previous as usize).unwrap_or(0);
-                let instr = fb.u64_at(l.frame_instr as usize).unwrap_or(0);
-                if owner > l.frame_owner_max {
-                    ok = false;
-                    break;
-                }
-                if l.frame_owner_shim != Some(owner) {
-                    if code == 0 {
+                f = match l.frame(fb) {
+                    Frame::Python {
+                        code,
+                        instr,
+                        previous,
+                    } => {
+                        s.frames.push((code, instr));
+                        previous
+                    }
+                    Frame::Shim { previous } => previous,
+                    Frame::Invalid => {
                         ok = false;
                         break;
                     }
-                    s.frames.push((code, instr));
-                }
-                f = previous;
+                };
             }
             drop(old_cache);
             self.thread_cache.insert(ts.tstate, new_cache);
@@ -573,6 +574,7 @@ impl PythonProcess {
             let mut ok = true;
             for &(code, instr) in &s.frames[start..end] {
                 match self.codes.get(&code) {
+                    Some(info) if info.key.is_internal() => {}
                     Some(info) if !s.bad_codes.contains(&code) => ts.frames.push(RawFrame {
                         code,
                         serial: info.serial,

@@ -44,15 +44,10 @@ pub(super) struct Backend {
     eval_frame: bool,
 }
 
-// CPython 3.11 layouts (offsetof on v3.11.7's headers; fixed within 3.11): `PyThreadState`'s
-// `tracing`, `cframe`, `c_profilefunc` and `c_tracefunc`; `_PyCFrame.use_tracing` is its first
-// byte.
-const TSTATE_TRACING: usize = 44;
-const TSTATE_CFRAME: usize = 56;
-const TSTATE_PROFILEFUNC: usize = 64;
-const TSTATE_TRACEFUNC: usize = 72;
-/// `use_tracing` when on (it is or-ed into the opcode to reach the tracing path).
-const TRACING_ON: u8 = 255;
+use pyrometer_cpython::v3_11::{
+    FRAME_OBJECT_F_TRACE_LINES, TSTATE_CFRAME, TSTATE_PROFILEFUNC, TSTATE_TRACEFUNC,
+    TSTATE_TRACING, USE_TRACING_ON as TRACING_ON,
+};
 
 /// The trace function installed on the threads ([`trace`], or [`trace_noop`] to measure the
 /// mechanism's own cost).
@@ -183,7 +178,7 @@ unsafe fn step_aside(
 #[inline(always)]
 unsafe fn mute_lines(frame: *mut PyFrameObject) {
     // SAFETY: `frame` is a live 3.11 frame object; the field is a char.
-    unsafe { *frame.cast::<u8>().add(44) = 0 };
+    unsafe { *frame.cast::<u8>().add(FRAME_OBJECT_F_TRACE_LINES) = 0 };
 }
 
 const PY_TRACE_CALL: c_int = 0;

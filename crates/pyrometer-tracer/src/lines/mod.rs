@@ -466,9 +466,7 @@ unsafe fn register(
 
 /// Starts measuring lines.
 pub fn start(gil: &Gil, options: LineOptions) -> Result<(), TracerError> {
-    if cfg!(Py_GIL_DISABLED) {
-        return Err(TracerError::FreeThreaded);
-    }
+    crate::check_build()?;
     // SAFETY: `gil` proves the GIL is held; no other reference to the state is live here.
     let slot = unsafe { &mut *STATE.0.get() };
     if slot.is_some() {

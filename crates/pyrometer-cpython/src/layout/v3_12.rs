@@ -11,7 +11,7 @@
 //! Instance attributes (`attrs`, for thread names): `_PyObject_DictOrValuesPointer` = `obj - 3`
 //! words, values tagged with the low bit (`internal/pycore_object.h`, v3.12.1).
 
-use super::{AttrLayout, CurrentFrame, GilLayout, Layout, ManagedDict};
+use super::{AttrLayout, CurrentFrame, GilLayout, Layout, LongLayout, ManagedDict};
 
 pub fn layout() -> Layout {
     Layout {
@@ -41,6 +41,8 @@ pub fn layout() -> Layout {
         frame_size: 80,
         frame_owner_shim: Some(3),
         frame_owner_max: 3,
+        stackref_tag_bits: 0,
+        code_flags: 48,
         code_firstlineno: 68,
         code_filename: 112,
         code_name: 120,
@@ -55,6 +57,10 @@ pub fn layout() -> Layout {
         unicode_compact_size: 56,
         bytes_size: 16,
         bytes_sval: 32,
+        long: LongLayout::LvTag {
+            lv_tag: 16,
+            ob_digit: 24,
+        },
         chunk_previous: 0,
         chunk_size: 8,
         chunk_top: 16,

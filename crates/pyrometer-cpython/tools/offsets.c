@@ -1,6 +1,6 @@
-/* Prints the struct offsets the sampler's per-version layout tables use, measured with
+/* Prints the struct offsets pyrometer's per-version layout tables use, measured with
  * offsetof() against an interpreter's installed internal headers. Provenance tool for
- * src/layout/v3_1x.rs; run by tools/offsets.sh.
+ * src/layout/v3_1x.rs and src/v3_11.rs; run by tools/offsets.sh.
  *
  *   gcc -DPy_BUILD_CORE -I$PREFIX/include/python3.X -I$PREFIX/include/python3.X/internal \
  *       tools/offsets.c -o /tmp/offsets && /tmp/offsets
@@ -97,5 +97,20 @@ int main(void) {
     P("chunk.size", offsetof(_PyStackChunk, size));
     P("chunk.top", offsetof(_PyStackChunk, top));
     P("chunk.data", offsetof(_PyStackChunk, data));
+    P("code.co_flags", offsetof(PyCodeObject, co_flags));
+    P("type.tp_flags", offsetof(PyTypeObject, tp_flags));
+#if PY_VERSION_HEX < 0x030C0000
+    P("long.ob_digit", offsetof(PyLongObject, ob_digit));
+    /* The fields only the 3.11 hooks use (src/v3_11.rs). */
+    P("frameobject.f_frame", offsetof(PyFrameObject, f_frame));
+    P("frameobject.f_trace_lines", offsetof(PyFrameObject, f_trace_lines));
+    P("tstate.tracing", offsetof(PyThreadState, tracing));
+    P("tstate.c_profilefunc", offsetof(PyThreadState, c_profilefunc));
+    P("tstate.c_tracefunc", offsetof(PyThreadState, c_tracefunc));
+    P("cframe.use_tracing", offsetof(_PyCFrame, use_tracing));
+#else
+    P("long.ob_digit", offsetof(PyLongObject, long_value.ob_digit));
+    P("long.lv_tag", offsetof(PyLongObject, long_value.lv_tag));
+#endif
     return 0;
 }

@@ -12,7 +12,7 @@
 //! Instance attributes (`attrs`, for thread names): `_PyObject_ValuesPointer` = `obj - 4` words and
 //! `_PyObject_ManagedDictPointer` = `obj - 3` words (`internal/pycore_object.h`, v3.11.7).
 
-use super::{AttrLayout, CurrentFrame, GilLayout, Layout, ManagedDict};
+use super::{AttrLayout, CurrentFrame, GilLayout, Layout, LongLayout, ManagedDict};
 
 pub fn layout() -> Layout {
     Layout {
@@ -38,6 +38,8 @@ pub fn layout() -> Layout {
         frame_size: 80,
         frame_owner_shim: None,
         frame_owner_max: 2,
+        stackref_tag_bits: 0,
+        code_flags: 48,
         code_firstlineno: 72,
         code_filename: 112,
         code_name: 120,
@@ -52,6 +54,10 @@ pub fn layout() -> Layout {
         unicode_compact_size: 72,
         bytes_size: 16,
         bytes_sval: 32,
+        long: LongLayout::ObSize {
+            ob_size: 16,
+            ob_digit: 24,
+        },
         chunk_previous: 0,
         chunk_size: 8,
         chunk_top: 16,
