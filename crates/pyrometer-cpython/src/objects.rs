@@ -145,7 +145,9 @@ pub fn read_str(mem: &(impl MemoryReader + ?Sized), layout: &Layout, addr: u64) 
     }
 }
 
-/// The payload of a `bytes` object at `addr`.
+/// The payload of a `bytes` object at `addr`: `None` when it cannot be read or its size is
+/// implausible (see [`decode_bytes`]). Reads its fixed header first, then exactly the bytes
+/// its size needs.
 pub fn read_bytes(
     mem: &(impl MemoryReader + ?Sized),
     layout: &Layout,
@@ -153,7 +155,7 @@ pub fn read_bytes(
 ) -> Option<Vec<u8>> {
     let header = mem.read_vec(addr, layout.bytes_sval as usize).ok()?;
     match decode_bytes(layout, &header) {
-        Ok(_) => Some(Vec::new()),
+        Ok(payload) => payload.map(<[u8]>::to_vec),
         Err(needed) => {
             let b = mem.read_vec(addr, needed).ok()?;
             decode_bytes(layout, &b).ok().flatten().map(<[u8]>::to_vec)
@@ -278,5 +280,21 @@ mod tests {
         b.extend_from_slice(&[1, 2, 3, 0]);
         assert_eq!(decode_bytes(&l, &b), Ok(Some(&[1u8, 2, 3][..])));
         assert_eq!(decode_bytes(&l, &b[..33]), Err(35));
+    }
+
+    #[test]
+    fn read_bytes_refuses_an_implausible_size() {
+        let l = v3_12::layout();
+        let mem = crate::memory::RemoteMemory::new(std::process::id());
+        let object = |size: u64, payload: &[u8]| {
+            let mut b = vec![0u8; l.bytes_sval as usize];
+            b[l.bytes_size as usize..][..8].copy_from_slice(&size.to_le_bytes());
+            b.extend_from_slice(payload);
+            b
+        };
+        let read = |b: &Vec<u8>| read_bytes(&mem, &l, b.as_ptr() as u64);
+        assert_eq!(read(&object(3, &[1, 2, 3, 0])), Some(vec![1, 2, 3]));
+        assert_eq!(read(&object(0, &[0])), Some(Vec::new()));
+        assert_eq!(read(&object(MAX_LINETABLE_BYTES + 1, &[0])), None);
     }
 }
