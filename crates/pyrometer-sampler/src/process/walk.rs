@@ -9,10 +9,10 @@ use super::{
     MAX_FRAMES, MAX_OFF_CHUNK_PREFETCH, MAX_THREADS, ProcessSample, PythonProcess, RawFrame,
     STR_READ, ThreadCache,
 };
-use pyrometer_cpython::layout::{CurrentFrame, Frame, GilLayout, Layout};
+use pyrometer_cpython::layout::{CurrentFrame, Frame, GilLayout};
 use pyrometer_cpython::linetable::LineTable;
-use pyrometer_cpython::memory::{Batch, Bytes, ReadError, RemoteMemory};
-use pyrometer_cpython::objects::{decode_bytes, decode_str};
+use pyrometer_cpython::memory::{Batch, Bytes, ReadError};
+use pyrometer_cpython::objects::{decode_bytes, decode_str, read_bytes, read_str};
 
 use crate::code::{CodeInfo, CodeKey};
 
@@ -638,8 +638,8 @@ impl PythonProcess {
                 let ptr = [key.filename, key.name, key.qualname][k];
                 *s = match self.b3.get(reqs[k]) {
                     // A short object (near the end of a mapping) fails the speculative
-                    // read: read its header alone and then its exact size.
-                    None => read_str_exact(&self.mem, l, ptr),
+                    // read: read_str reads its header alone and then its exact size.
+                    None => read_str(&self.mem, l, ptr),
                     Some(b) => match decode_str(l, b) {
                         Ok(v) => v,
                         Err(needed) => self
@@ -651,7 +651,7 @@ impl PythonProcess {
                 };
             }
             let table = match self.b3.get(reqs[3]) {
-                None => read_bytes_exact(&self.mem, l, key.linetable),
+                None => read_bytes(&self.mem, l, key.linetable),
                 Some(b) => match decode_bytes(l, b) {
                     Ok(v) => v.map(<[u8]>::to_vec),
                     Err(needed) => self
@@ -686,27 +686,5 @@ impl PythonProcess {
             self.codes.insert(addr, info);
         }
         Ok(())
-    }
-}
-
-fn read_str_exact(mem: &RemoteMemory, l: &Layout, ptr: u64) -> Option<String> {
-    let hdr = mem.read_vec(ptr, l.unicode_compact_size as usize).ok()?;
-    match decode_str(l, &hdr) {
-        Ok(v) => v,
-        Err(needed) => {
-            let b = mem.read_vec(ptr, needed).ok()?;
-            decode_str(l, &b).ok().flatten()
-        }
-    }
-}
-
-fn read_bytes_exact(mem: &RemoteMemory, l: &Layout, ptr: u64) -> Option<Vec<u8>> {
-    let hdr = mem.read_vec(ptr, l.bytes_sval as usize).ok()?;
-    match decode_bytes(l, &hdr) {
-        Ok(v) => v.map(<[u8]>::to_vec),
-        Err(needed) => {
-            let b = mem.read_vec(ptr, needed).ok()?;
-            decode_bytes(l, &b).ok().flatten().map(<[u8]>::to_vec)
-        }
     }
 }
