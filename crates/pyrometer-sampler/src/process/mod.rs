@@ -29,7 +29,7 @@ use crate::code::{CodeInfo, StringPool};
 use crate::discover::{RuntimeLocation, locate_runtime};
 use pyrometer_cpython::PyVersion;
 use pyrometer_cpython::layout::{self, GilLayout, Layout};
-use pyrometer_cpython::memory::{Batch, ReadError, RemoteMemory};
+use pyrometer_cpython::memory::{ReadError, RemoteMemory};
 
 use crate::error::{Result, SamplerError, layout_error};
 
@@ -181,10 +181,6 @@ pub struct PythonProcess {
     thread_cache: FxHashMap<u64, ThreadCache>,
     last_codes: Vec<u64>,
     stats: ReadStats,
-    b1: Batch,
-    b2: Batch,
-    b3: Batch,
-    extras: Vec<Vec<u8>>,
     scratch: Scratch,
 }
 
@@ -275,10 +271,6 @@ impl PythonProcess {
             thread_cache: FxHashMap::default(),
             last_codes: Vec::new(),
             stats: ReadStats::default(),
-            b1: Batch::default(),
-            b2: Batch::default(),
-            b3: Batch::default(),
-            extras: Vec::new(),
             scratch: Scratch::default(),
         };
         process.self_check()?;

@@ -1,17 +1,22 @@
-//! The walk of one sample: the batched reads, following thread lists and frame chains in the
-//! copies, and validating and decoding code objects (see the module documentation of
-//! [`super`] for the phases).
+//! One sample, as the steps [`PythonProcess::sample_with`] takes: the first batch
+//! (interpreter heads, GIL state, thread states and the speculative prefetches), the thread
+//! lists, the second batch (what the speculation missed), each thread's frame chain, and the
+//! code objects on the stacks (checked, new ones decoded, lines resolved). The module
+//! documentation of [`super`] says why a sample is read this way.
+
+use std::collections::hash_map::Entry;
+use std::ops::Range;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::{
-    BYTES_READ, CHUNK_SLACK, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_CODE_CACHE, MAX_CODE_PREFETCH,
-    MAX_FRAMES, MAX_OFF_CHUNK_PREFETCH, MAX_THREADS, ProcessSample, PythonProcess, RawFrame,
-    STR_READ, ThreadCache,
+    BYTES_READ, CHUNK_SLACK, InterpCache, MAX_CHUNK_BYTES, MAX_CHUNKS, MAX_CODE_CACHE,
+    MAX_CODE_PREFETCH, MAX_FRAMES, MAX_OFF_CHUNK_PREFETCH, MAX_THREADS, ProcessSample,
+    PythonProcess, RawFrame, STR_READ, ThreadCache, ThreadStack,
 };
-use pyrometer_cpython::layout::{CurrentFrame, Frame, GilLayout};
+use pyrometer_cpython::layout::{CurrentFrame, Frame, GilLayout, Layout};
 use pyrometer_cpython::linetable::LineTable;
-use pyrometer_cpython::memory::{Batch, Bytes, ReadError};
+use pyrometer_cpython::memory::{Batch, Bytes, ReadError, RemoteMemory};
 use pyrometer_cpython::objects::{decode_bytes, decode_str, read_bytes, read_str};
 
 use crate::code::{CodeInfo, CodeKey};
@@ -19,21 +24,113 @@ use crate::code::{CodeInfo, CodeKey};
 /// Where bytes read during this sample are.
 #[derive(Clone, Copy, Debug)]
 enum Slot {
-    B1(usize),
-    B2(usize),
-    B3(usize),
+    /// An element of [`Copies::first`].
+    First(usize),
+    /// An element of [`Copies::second`].
+    Second(usize),
+    /// An element of [`Copies::codes`].
+    Code(usize),
+    /// One of [`Copies::extra`].
     Extra(usize),
 }
 
-fn get<'a>(b1: &'a Batch, b2: &'a Batch, extras: &'a [Vec<u8>], slot: Slot) -> Option<&'a [u8]> {
-    match slot {
-        Slot::B1(i) => b1.get(i),
-        Slot::B2(i) => b2.get(i),
-        Slot::B3(_) => None,
-        Slot::Extra(i) => extras.get(i).map(Vec::as_slice),
+/// The copies of the target's memory one sample works on.
+#[derive(Debug, Default)]
+struct Copies {
+    /// Interpreter heads, GIL state, the known thread states and the speculative reads.
+    first: Batch,
+    /// What the speculation did not cover: frame pointers and current chunks.
+    second: Batch,
+    /// Headers of the code objects the first batch did not prefetch; then the names and line
+    /// tables of the code objects new to the cache.
+    codes: Batch,
+    /// Reads made one at a time during the walk: older chunks and off-chunk frames no batch
+    /// covered.
+    extra: Vec<Vec<u8>>,
+}
+
+impl Copies {
+    fn clear(&mut self) {
+        self.first.clear();
+        self.second.clear();
+        self.codes.clear();
+        self.extra.clear();
+    }
+
+    /// The bytes at `slot`, if they were read.
+    fn get(&self, slot: Slot) -> Option<&[u8]> {
+        match slot {
+            Slot::First(i) => self.first.get(i),
+            Slot::Second(i) => self.second.get(i),
+            Slot::Code(i) => self.codes.get(i),
+            Slot::Extra(i) => self.extra.get(i).map(Vec::as_slice),
+        }
+    }
+
+    /// Reads `len` bytes at `addr` on their own (one syscall) and keeps them.
+    fn read_extra(&mut self, mem: &RemoteMemory, addr: u64, len: usize) -> Option<Slot> {
+        let mut buf = vec![0u8; len];
+        mem.read(addr, &mut buf).ok()?;
+        self.extra.push(buf);
+        Some(Slot::Extra(self.extra.len() - 1))
     }
 }
 
+/// Where the first batch put the interpreter list and the GIL state.
+#[derive(Debug, Default)]
+struct HeadSlots {
+    /// `_PyRuntime.interpreters.head`.
+    head: usize,
+    /// 3.11: the thread state holding the GIL, kept in the runtime.
+    runtime_gil_holder: Option<usize>,
+    /// One per cached interpreter, in list order.
+    interps: Vec<InterpSlots>,
+}
+
+/// Where the first batch put one interpreter's fields.
+#[derive(Clone, Copy, Debug)]
+struct InterpSlots {
+    /// `interp->next`, to check that the cached list is still the list.
+    next: usize,
+    /// `interp->threads.head`.
+    threads: usize,
+    /// 3.12+: the GIL's `last_holder` and `locked`, kept per interpreter.
+    gil: Option<(usize, usize)>,
+}
+
+/// What the first batch read speculatively for one thread, from what its previous walk needed.
+#[derive(Clone, Copy, Debug, Default)]
+struct ThreadSpec {
+    /// 3.11/3.12: the `_PyCFrame` address and the element holding its `current_frame`.
+    cframe: Option<(u64, usize)>,
+    /// The current chunk's address, the bytes read from it, and the element holding them.
+    chunk: Option<(u64, u64, usize)>,
+}
+
+/// Where the first batch put the known thread states and the speculative reads.
+#[derive(Debug, Default)]
+struct Speculation {
+    /// Thread state address → its element.
+    tstates: FxHashMap<u64, usize>,
+    /// Thread state address → what was read for its walk.
+    threads: FxHashMap<u64, ThreadSpec>,
+    /// Older chunk address → (bytes read, where).
+    chunks: FxHashMap<u64, (u64, Slot)>,
+    /// Off-chunk frame address → where.
+    frames: FxHashMap<u64, Slot>,
+}
+
+/// Where one thread's walk starts: its frame pointer and current chunk, in a batch.
+#[derive(Clone, Copy, Debug, Default)]
+struct FrameSource {
+    /// 3.11/3.12: the `current_frame` field of the thread's `_PyCFrame`.
+    cframe: Option<Slot>,
+    /// The used part of the current chunk; `None` when the thread state's chunk and top do
+    /// not make a plausible extent.
+    chunk: Option<Slot>,
+}
+
+/// A chunk copied during this sample.
 #[derive(Clone, Copy, Debug)]
 struct Region {
     start: u64,
@@ -43,46 +140,101 @@ struct Region {
     floor: u64,
 }
 
-/// What phase 1 read speculatively for one thread.
-#[derive(Clone, Copy, Debug, Default)]
-struct ThreadSpec {
-    /// (cframe address, request)
-    cframe: Option<(u64, usize)>,
-    /// (chunk address, bytes, request)
-    chunk: Option<(u64, u64, usize)>,
+/// Why a frame's bytes are not available.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Lost {
+    /// The chain loops (torn data): already counted as a drop, not a read error.
+    Torn,
+    /// A read failed.
+    Unreadable,
 }
 
-/// Per-sample maps, kept between samples to reuse their allocations.
+/// What one thread's walk reads from: the target, for what no batch covered, and the copies.
+struct Sources<'a> {
+    mem: &'a RemoteMemory,
+    layout: &'a Layout,
+    copies: &'a mut Copies,
+    spec: &'a Speculation,
+}
+
+/// The memory one thread's frames are in, as its walk discovers it.
+#[derive(Debug, Default)]
+struct FrameMemory {
+    /// The chunks loaded so far.
+    regions: Vec<Region>,
+    /// The region the previous frame was in (the next one usually is too).
+    last_region: usize,
+    /// The next older chunk to load (the `previous` of the last one loaded), 0 for none.
+    older: u64,
+    /// Older chunks loaded (or tried) so far.
+    chunks_loaded: usize,
+    /// The frames met outside any chunk so far.
+    off_chunk: Vec<u64>,
+}
+
+/// The frames every thread's walk found, before their code objects are checked.
+#[derive(Debug, Default)]
+struct Walked {
+    /// (code object, instruction pointer) pairs, leaf first, one thread after the other.
+    frames: Vec<(u64, u64)>,
+    /// Per thread, its part of `frames`.
+    threads: Vec<Range<usize>>,
+}
+
+/// The code objects on this sample's stacks.
+#[derive(Debug, Default)]
+struct CodeCheck {
+    /// Where each one's header is: prefetched in the first batch or read in the code batch.
+    headers: FxHashMap<u64, Slot>,
+    /// Each one once.
+    distinct: FxHashSet<u64>,
+    /// Those whose header, type or strings failed: a stack through one is dropped.
+    bad: FxHashSet<u64>,
+    /// Those to decode: not cached, or cached from a different header.
+    new: Vec<(u64, CodeKey)>,
+}
+
+/// One sample's working state, kept between samples only to reuse its allocations.
 #[derive(Debug, Default)]
 pub(super) struct Scratch {
-    known: FxHashMap<u64, usize>,
-    thread_spec: FxHashMap<u64, ThreadSpec>,
-    spec_chunks: FxHashMap<u64, (u64, Slot)>,
-    spec_frames: FxHashMap<u64, Slot>,
-    code_hdr: FxHashMap<u64, Slot>,
-    thread_src: Vec<(Option<Slot>, Option<Slot>)>,
-    regions: Vec<Region>,
-    off_chunk_seen: Vec<u64>,
-    frames: Vec<(u64, u64)>,
-    per_thread: Vec<(usize, usize)>,
-    distinct: FxHashSet<u64>,
-    bad_codes: FxHashSet<u64>,
+    copies: Copies,
+    heads: HeadSlots,
+    spec: Speculation,
+    /// A thread state the first batch did not cover (a new thread), read on its own.
+    tstate: Vec<u8>,
+    /// Per thread of the sample, in order.
+    sources: Vec<FrameSource>,
+    frame_memory: FrameMemory,
+    walked: Walked,
+    codes: CodeCheck,
 }
 
 impl Scratch {
-    pub(super) fn clear(&mut self) {
-        self.known.clear();
-        self.thread_spec.clear();
-        self.spec_chunks.clear();
-        self.spec_frames.clear();
-        self.code_hdr.clear();
-        self.thread_src.clear();
-        self.regions.clear();
-        self.frames.clear();
-        self.per_thread.clear();
-        self.distinct.clear();
-        self.bad_codes.clear();
+    fn clear(&mut self) {
+        self.copies.clear();
+        self.heads.interps.clear();
+        self.spec.tstates.clear();
+        self.spec.threads.clear();
+        self.spec.chunks.clear();
+        self.spec.frames.clear();
+        self.sources.clear();
+        self.walked.frames.clear();
+        self.walked.threads.clear();
+        self.codes.headers.clear();
+        self.codes.distinct.clear();
+        self.codes.bad.clear();
+        self.codes.new.clear();
     }
+}
+
+/// Whether the interpreter list read in the first batch is the cached one.
+enum InterpList {
+    /// Same head, same `next` pointers.
+    Cached,
+    /// No interpreter: not started yet, or finalizing.
+    Empty,
+    /// Interpreters came or went.
+    Changed,
 }
 
 impl PythonProcess {
@@ -98,6 +250,11 @@ impl PythonProcess {
         r
     }
 
+    /// Reads every thread's stack into `out` and returns whether every thread list was read
+    /// to its end. In a steady state only the first batch reaches the kernel: the second
+    /// batch, the code batch and the single reads are for what changed since the previous
+    /// sample. `retry`: whether a changed interpreter list may be reloaded and the sample
+    /// taken again (once).
     fn sample_with(
         &mut self,
         out: &mut ProcessSample,
@@ -107,499 +264,429 @@ impl PythonProcess {
         if self.interps.is_empty() {
             self.reload_interpreters()?;
         }
-        let l = self.layout.clone();
-        let mut complete = true;
         s.clear();
+        self.queue_heads_and_threads(s);
+        self.queue_speculation(s);
+        self.mem.read_batch(&mut s.copies.first)?;
+        match self.interpreter_list(s)? {
+            InterpList::Cached => {}
+            InterpList::Changed if retry => {
+                self.reload_interpreters()?;
+                return self.sample_with(out, false, s);
+            }
+            // Not started or finalizing, or changing under our feet.
+            InterpList::Empty | InterpList::Changed => return Ok(false),
+        }
+        let complete = self.read_thread_lists(out, s);
+        self.read_frame_sources(out, s)?;
+        self.walk_threads(out, s);
+        self.read_code_headers(s)?;
+        self.check_codes(s)?;
+        self.resolve_lines(out, s);
+        self.remember_codes(s);
+        Ok(complete)
+    }
 
-        // ---- Phase 1: interpreter heads, GIL, known thread states, and speculatively
-        // everything the previous sample needed after them.
-        let b1 = &mut self.b1;
-        b1.clear();
-        let i_head = b1.push(self.runtime.wrapping_add(l.runtime_interpreters_head), 8);
-        let i_gil_global = match l.gil {
+    /// Queues in the first batch the interpreter list's head, the GIL state (in the runtime
+    /// on 3.11, per interpreter after), each cached interpreter's `next` pointer and thread
+    /// list head, and every thread state the previous sample found.
+    fn queue_heads_and_threads(&self, s: &mut Scratch) {
+        let l = &self.layout;
+        let batch = &mut s.copies.first;
+        let heads = &mut s.heads;
+        heads.head = batch.push(self.runtime.wrapping_add(l.runtime_interpreters_head), 8);
+        heads.runtime_gil_holder = match l.gil {
             GilLayout::RuntimeTstateCurrent { offset } => {
-                Some(b1.push(self.runtime.wrapping_add(offset), 8))
+                Some(batch.push(self.runtime.wrapping_add(offset), 8))
             }
             _ => None,
         };
-        let mut interp_reqs = Vec::with_capacity(self.interps.len());
         for ic in &self.interps {
-            let next = b1.push(ic.addr.wrapping_add(l.interp_next), 8);
-            let threads = b1.push(ic.addr.wrapping_add(l.interp_threads_head), 8);
-            let (holder, locked) = match l.gil {
-                GilLayout::RuntimeTstateCurrent { .. } => (None, None),
+            let next = batch.push(ic.addr.wrapping_add(l.interp_next), 8);
+            let threads = batch.push(ic.addr.wrapping_add(l.interp_threads_head), 8);
+            let gil = match l.gil {
+                GilLayout::RuntimeTstateCurrent { .. } => None,
                 GilLayout::InterpPointer {
                     last_holder,
                     locked,
                     ..
-                } => (
-                    Some(b1.push(ic.gil.wrapping_add(last_holder), 8)),
-                    Some(b1.push(ic.gil.wrapping_add(locked), 4)),
-                ),
+                } => Some((
+                    batch.push(ic.gil.wrapping_add(last_holder), 8),
+                    batch.push(ic.gil.wrapping_add(locked), 4),
+                )),
                 GilLayout::InterpInline {
                     last_holder,
                     locked,
-                } => (
-                    Some(b1.push(ic.addr.wrapping_add(last_holder), 8)),
-                    Some(b1.push(ic.addr.wrapping_add(locked), 4)),
-                ),
+                } => Some((
+                    batch.push(ic.addr.wrapping_add(last_holder), 8),
+                    batch.push(ic.addr.wrapping_add(locked), 4),
+                )),
             };
-            interp_reqs.push((next, threads, holder, locked));
+            heads.interps.push(InterpSlots { next, threads, gil });
         }
-        let tlen = l.tstate_read_len();
+        let len = l.tstate_read_len();
         for &t in &self.tstates {
-            let i = b1.push(t, tlen);
-            s.known.insert(t, i);
+            s.spec.tstates.insert(t, batch.push(t, len));
         }
-        // Speculation: the frame pointer, current chunk, older chunks and off-chunk frames of
-        // each known thread, then the code objects of the previous sample.
-        let cf_off = match l.tstate_frame {
-            CurrentFrame::ViaCFrame { current_frame, .. } => Some(current_frame),
-            CurrentFrame::Direct { .. } => None,
-        };
+    }
+
+    /// Queues in the first batch, speculatively, what each known thread's previous walk
+    /// needed after its thread state: the `_PyCFrame` (3.11/3.12), the used part of the
+    /// current chunk plus [`CHUNK_SLACK`], the older chunks and the off-chunk frames; then the
+    /// headers of the code objects the previous sample met. What still matches the fresh
+    /// thread states is used; the rest costs nothing but bytes copied.
+    fn queue_speculation(&self, s: &mut Scratch) {
+        let l = &self.layout;
+        let batch = &mut s.copies.first;
+        let spec = &mut s.spec;
+        let cframe_current = cframe_current_frame(l);
         for &t in &self.tstates {
             let Some(c) = self.thread_cache.get(&t) else {
                 continue;
             };
-            let mut spec = ThreadSpec::default();
-            if let Some(off) = cf_off
+            let mut thread = ThreadSpec::default();
+            if let Some(off) = cframe_current
                 && c.cframe != 0
             {
-                spec.cframe = Some((c.cframe, b1.push(c.cframe.wrapping_add(off), 8)));
+                thread.cframe = Some((c.cframe, batch.push(c.cframe.wrapping_add(off), 8)));
             }
             if c.chunk != 0 && c.chunk_len > 0 {
-                spec.chunk = Some((c.chunk, c.chunk_len, b1.push(c.chunk, c.chunk_len as usize)));
+                let i = batch.push(c.chunk, c.chunk_len as usize);
+                thread.chunk = Some((c.chunk, c.chunk_len, i));
             }
-            s.thread_spec.insert(t, spec);
+            spec.threads.insert(t, thread);
             for &(a, len) in &c.chunks {
-                if let std::collections::hash_map::Entry::Vacant(e) = s.spec_chunks.entry(a) {
-                    e.insert((len, Slot::B1(b1.push(a, len as usize))));
+                if let Entry::Vacant(e) = spec.chunks.entry(a) {
+                    e.insert((len, Slot::First(batch.push(a, len as usize))));
                 }
             }
             for &f in &c.off_chunk {
-                if let std::collections::hash_map::Entry::Vacant(e) = s.spec_frames.entry(f) {
-                    e.insert(Slot::B1(b1.push(f, l.frame_size as usize)));
+                if let Entry::Vacant(e) = spec.frames.entry(f) {
+                    e.insert(Slot::First(batch.push(f, l.frame_size as usize)));
                 }
             }
         }
-        let clen = l.code_read_len();
+        let len = l.code_read_len();
         for &c in &self.last_codes {
-            s.code_hdr.insert(c, Slot::B1(b1.push(c, clen)));
+            s.codes.headers.insert(c, Slot::First(batch.push(c, len)));
         }
-        self.mem.read_batch(b1)?;
-        let b1 = &self.b1;
+    }
 
-        // The interpreter list must be what we cached; otherwise reload it and retry once.
-        let head = b1
-            .get(i_head)
+    /// Compares the interpreter list read in the first batch with the cached one. Fails
+    /// when not even the list's head could be read.
+    fn interpreter_list(&self, s: &Scratch) -> Result<InterpList, ReadError> {
+        let batch = &s.copies.first;
+        let head = batch
+            .get(s.heads.head)
             .and_then(|b| b.u64_at(0))
             .ok_or(ReadError::Fault)?;
-        let chain_ok = head == self.interps[0].addr
-            && interp_reqs.iter().enumerate().all(|(i, r)| {
-                let next = b1.get(r.0).and_then(|b| b.u64_at(0));
+        if head == 0 {
+            return Ok(InterpList::Empty);
+        }
+        let cached = head == self.interps[0].addr
+            && s.heads.interps.iter().enumerate().all(|(i, slots)| {
+                let next = batch.get(slots.next).and_then(|b| b.u64_at(0));
                 let want = self.interps.get(i + 1).map_or(0, |ic| ic.addr);
                 next == Some(want)
             });
-        if !chain_ok {
-            if head == 0 || !retry {
-                // Finalizing or not started, or changing under our feet.
-                return Ok(false);
-            }
-            self.reload_interpreters()?;
-            return self.sample_with(out, false, s);
-        }
+        Ok(if cached {
+            InterpList::Cached
+        } else {
+            InterpList::Changed
+        })
+    }
 
-        let global_holder = i_gil_global
-            .and_then(|i| b1.get(i))
+    /// Follows every interpreter's thread list (see [`Self::follow_thread_list`]) and
+    /// remembers the thread states found, for the next sample's first batch. Returns whether
+    /// every list was read to its end; a list head that could not be read is counted as a
+    /// read error.
+    fn read_thread_lists(&mut self, out: &mut ProcessSample, s: &mut Scratch) -> bool {
+        let runtime_holder = s
+            .heads
+            .runtime_gil_holder
+            .and_then(|i| s.copies.first.get(i))
             .and_then(|b| b.u64_at(0))
             .unwrap_or(0);
-
-        // Follow every interpreter's thread list.
-        let mut found: Vec<u64> = Vec::with_capacity(self.tstates.len() + 1);
-        let mut extra_tstate: Vec<u8> = Vec::new();
-        for (ii, req) in interp_reqs.iter().enumerate() {
-            let ic = self.interps[ii];
-            let Some(mut t) = b1.get(req.1).and_then(|b| b.u64_at(0)) else {
+        let mut complete = true;
+        for i in 0..self.interps.len() {
+            let ic = self.interps[i];
+            let slots = s.heads.interps[i];
+            let first = &s.copies.first;
+            let Some(head) = first.get(slots.threads).and_then(|b| b.u64_at(0)) else {
                 self.stats.read_errors += 1;
                 complete = false;
                 continue;
             };
-            let holder = match (req.2, req.3) {
-                (Some(h), Some(lk)) => {
-                    let locked = b1.get(lk).and_then(|b| b.u32_at(0)).unwrap_or(0);
-                    if locked != 0 {
-                        b1.get(h).and_then(|b| b.u64_at(0)).unwrap_or(0)
-                    } else {
-                        0
-                    }
-                }
-                _ => global_holder,
+            let holder = match slots.gil {
+                Some((last_holder, locked)) => interp_gil_holder(first, last_holder, locked),
+                None => runtime_holder,
             };
-            let mut count = 0;
-            while t != 0 && count < MAX_THREADS {
-                count += 1;
-                let data: &[u8] = match s.known.get(&t).and_then(|&i| b1.get(i)) {
-                    Some(d) => d,
-                    None => {
-                        extra_tstate.resize(tlen, 0);
-                        if self.mem.read(t, &mut extra_tstate).is_err() {
-                            self.stats.read_errors += 1;
-                            complete = false;
-                            break;
-                        }
-                        &extra_tstate
-                    }
-                };
-                let field = |off: u64| data.u64_at(off as usize).unwrap_or(0);
-                if field(l.tstate_interp) != ic.addr {
-                    // Freed or torn thread state: the rest of the list is unreliable.
-                    self.stats.dropped += 1;
-                    complete = false;
-                    break;
-                }
-                let ts = out.push();
-                ts.tstate = t;
-                ts.interp_id = ic.id;
-                ts.ident = field(l.tstate_thread_id);
-                ts.native_id = field(l.tstate_native_thread_id);
-                ts.holds_gil = holder != 0 && holder == t;
-                match l.tstate_frame {
-                    CurrentFrame::ViaCFrame { cframe, .. } => {
-                        ts.cframe = field(cframe);
-                        ts.current_frame = 0;
-                    }
-                    CurrentFrame::Direct { current_frame } => {
-                        ts.cframe = 0;
-                        ts.current_frame = field(current_frame);
-                    }
-                }
-                ts.chunk = field(l.tstate_datastack_chunk);
-                ts.top = field(l.tstate_datastack_top);
-                found.push(t);
-                t = field(l.tstate_next);
-            }
+            complete &= self.follow_thread_list(ic, head, holder, out, s);
         }
         self.tstates.clear();
-        self.tstates.extend_from_slice(&found);
+        self.tstates
+            .extend(out.threads().iter().map(|ts| ts.tstate));
+        complete
+    }
 
-        // ---- Phase 2: whatever the speculation did not cover.
-        let n = out.len;
-        let b2 = &mut self.b2;
-        b2.clear();
-        // Per thread: where its frame pointer and its current chunk are.
-        s.thread_src.clear();
-        for ts in &out.threads[..n] {
-            let spec = s.thread_spec.get(&ts.tstate).copied().unwrap_or_default();
-            let cf = match cf_off {
-                Some(off) if ts.cframe != 0 => match spec.cframe {
-                    Some((addr, i)) if addr == ts.cframe && b1.get(i).is_some() => {
-                        Some(Slot::B1(i))
+    /// Follows one interpreter's thread list from `head` through the copies (a thread state
+    /// the first batch did not cover, a new thread, is read on its own), adding one
+    /// [`ThreadStack`] per thread, up to [`MAX_THREADS`]. A thread state that does not point
+    /// back to its interpreter (freed or torn) makes the rest of the list unreliable: the
+    /// walk stops there, counted as a drop. Returns whether the list was read to its end.
+    fn follow_thread_list(
+        &mut self,
+        interp: InterpCache,
+        head: u64,
+        gil_holder: u64,
+        out: &mut ProcessSample,
+        s: &mut Scratch,
+    ) -> bool {
+        let l = &self.layout;
+        let mut t = head;
+        let mut count = 0;
+        while t != 0 && count < MAX_THREADS {
+            count += 1;
+            let data: &[u8] = match s.spec.tstates.get(&t).and_then(|&i| s.copies.first.get(i)) {
+                Some(d) => d,
+                None => {
+                    s.tstate.resize(l.tstate_read_len(), 0);
+                    if self.mem.read(t, &mut s.tstate).is_err() {
+                        self.stats.read_errors += 1;
+                        return false;
                     }
-                    _ => Some(Slot::B2(b2.push(ts.cframe.wrapping_add(off), 8))),
+                    &s.tstate
+                }
+            };
+            let field = |off: u64| data.u64_at(off as usize).unwrap_or(0);
+            if field(l.tstate_interp) != interp.addr {
+                self.stats.dropped += 1;
+                return false;
+            }
+            let ts = out.push();
+            ts.tstate = t;
+            ts.interp_id = interp.id;
+            ts.holds_gil = gil_holder != 0 && gil_holder == t;
+            record_thread(ts, l, data);
+            t = field(l.tstate_next);
+        }
+        true
+    }
+
+    /// Finds each thread's frame pointer (3.11/3.12: in its `_PyCFrame`) and the used part
+    /// of its current chunk: in the first batch when the speculation agrees with the fresh
+    /// thread state (same `_PyCFrame`; same chunk, its top within the bytes read), otherwise
+    /// in a second batch, read here. That batch is empty in a steady state.
+    fn read_frame_sources(
+        &mut self,
+        out: &ProcessSample,
+        s: &mut Scratch,
+    ) -> Result<(), ReadError> {
+        let cframe_current = cframe_current_frame(&self.layout);
+        let Scratch {
+            copies,
+            spec,
+            sources,
+            ..
+        } = s;
+        for ts in out.threads() {
+            let thread = spec.threads.get(&ts.tstate).copied().unwrap_or_default();
+            let cframe = match cframe_current {
+                Some(off) if ts.cframe != 0 => match thread.cframe {
+                    Some((addr, i)) if addr == ts.cframe && copies.first.get(i).is_some() => {
+                        Some(Slot::First(i))
+                    }
+                    _ => Some(Slot::Second(
+                        copies.second.push(ts.cframe.wrapping_add(off), 8),
+                    )),
                 },
                 _ => None,
             };
-            let valid_chunk =
+            let plausible =
                 ts.chunk != 0 && ts.top > ts.chunk && ts.top - ts.chunk <= MAX_CHUNK_BYTES;
-            let chunk = if !valid_chunk {
+            let chunk = if !plausible {
                 None
             } else {
-                match spec.chunk {
+                match thread.chunk {
                     Some((addr, len, i))
                         if addr == ts.chunk
                             && ts.top <= addr.saturating_add(len)
-                            && b1.get(i).is_some() =>
+                            && copies.first.get(i).is_some() =>
                     {
-                        Some(Slot::B1(i))
+                        Some(Slot::First(i))
                     }
-                    _ => Some(Slot::B2(b2.push(ts.chunk, (ts.top - ts.chunk) as usize))),
+                    _ => Some(Slot::Second(
+                        copies.second.push(ts.chunk, (ts.top - ts.chunk) as usize),
+                    )),
                 }
             };
-            s.thread_src.push((cf, chunk));
+            sources.push(FrameSource { cframe, chunk });
         }
-        if !b2.is_empty() {
-            self.mem.read_batch(b2)?;
+        if !copies.second.is_empty() {
+            self.mem.read_batch(&mut copies.second)?;
         }
+        Ok(())
+    }
 
-        // ---- Walk every thread's frames from the copies.
-        self.extras.clear();
+    /// Walks every thread's frames (see [`Self::walk_thread`]); a lost stack is counted as
+    /// dropped. The walk caches of threads not walked in this sample are forgotten.
+    fn walk_threads(&mut self, out: &mut ProcessSample, s: &mut Scratch) {
         for c in self.thread_cache.values_mut() {
             c.seen = false;
         }
-        s.frames.clear();
-        for (ti, ts) in out.threads[..n].iter_mut().enumerate() {
-            let (cf, chunk) = s.thread_src[ti];
-            let start = s.frames.len();
-            if let Some(slot) = cf {
-                match get(&self.b1, &self.b2, &self.extras, slot).and_then(|b| b.u64_at(0)) {
-                    Some(f) => ts.current_frame = f,
-                    None => {
-                        self.stats.read_errors += 1;
-                        self.stats.dropped += 1;
-                        s.per_thread.push((start, start));
-                        continue;
-                    }
-                }
-            }
-            let old_cache = self.thread_cache.remove(&ts.tstate).unwrap_or_default();
-            let mut new_cache = ThreadCache {
-                seen: true,
-                cframe: ts.cframe,
-                ..ThreadCache::default()
-            };
-            s.regions.clear();
-            s.off_chunk_seen.clear();
-            // The chunk chain still to load: the previous pointer of the last loaded chunk.
-            let mut pending_chunk = 0u64;
-            if let Some(slot) = chunk {
-                if let Some(b) = get(&self.b1, &self.b2, &self.extras, slot) {
-                    s.regions.push(Region {
-                        start: ts.chunk,
-                        end: ts.top,
-                        src: slot,
-                        floor: u64::MAX,
-                    });
-                    pending_chunk = b.u64_at(l.chunk_previous as usize).unwrap_or(0);
-                    let size = b.u64_at(l.chunk_size as usize).unwrap_or(0);
-                    // Next time read a little past the top, so that a slightly deeper stack
-                    // is still covered by the speculative read.
-                    let used = ts.top - ts.chunk;
-                    new_cache.chunk = ts.chunk;
-                    new_cache.chunk_len = (used.saturating_add(CHUNK_SLACK)).min(size.max(used));
-                } else {
-                    self.stats.read_errors += 1;
-                }
-            }
-            let mut chunks_loaded = 0usize;
-            let mut last_region = 0usize;
-            let mut f = ts.current_frame;
-            let mut ok = true;
-            let mut torn = false;
-            let mut depth = 0usize;
-            let fsize = l.frame_size;
-            while f != 0 {
-                if depth >= MAX_FRAMES {
-                    ts.truncated = true;
-                    self.stats.truncated += 1;
-                    break;
-                }
-                depth += 1;
-                // Find the frame's bytes: in a loaded chunk, else load older chunks, else a
-                // prefetched off-chunk frame, else read it.
-                let slot_off: Option<(Slot, usize)> = loop {
-                    let inside = |r: &Region| f >= r.start && f.saturating_add(fsize) <= r.end;
-                    let hit = if s.regions.get(last_region).is_some_and(inside) {
-                        Some(last_region)
-                    } else {
-                        s.regions.iter().position(inside)
-                    };
-                    if let Some(i) = hit {
-                        // Within a chunk, callers sit below callees: a frame at or above one
-                        // already visited in this chunk means a cycle in torn data.
-                        let r = &mut s.regions[i];
-                        if f >= r.floor {
-                            torn = true;
-                            break None;
-                        }
-                        r.floor = f;
-                        last_region = i;
-                        break Some((r.src, (f - r.start) as usize));
-                    }
-                    if pending_chunk != 0 && chunks_loaded < MAX_CHUNKS {
-                        chunks_loaded += 1;
-                        let c = pending_chunk;
-                        pending_chunk = 0;
-                        let mut loaded = None;
-                        // Prefetched with the same extent?
-                        if let Some(&(len, slot)) = s.spec_chunks.get(&c)
-                            && let Some(b) = get(&self.b1, &self.b2, &self.extras, slot)
-                        {
-                            let top = b.u64_at(l.chunk_top as usize).unwrap_or(0);
-                            if l.chunk_data.saturating_add(top.saturating_mul(8)) == len {
-                                pending_chunk = b.u64_at(l.chunk_previous as usize).unwrap_or(0);
-                                loaded = Some((slot, len));
-                            }
-                        }
-                        if loaded.is_none() {
-                            // Header (previous, size, top as a count of slots), then the
-                            // used part.
-                            let mut hdr = [0u8; 24];
-                            if self.mem.read(c, &mut hdr).is_ok() {
-                                let top = hdr.u64_at(l.chunk_top as usize).unwrap_or(0);
-                                let size = hdr.u64_at(l.chunk_size as usize).unwrap_or(0);
-                                let len = l.chunk_data.saturating_add(top.saturating_mul(8));
-                                if len <= size && len <= MAX_CHUNK_BYTES {
-                                    let mut body = vec![0u8; len as usize];
-                                    if self.mem.read(c, &mut body).is_ok() {
-                                        pending_chunk =
-                                            body.u64_at(l.chunk_previous as usize).unwrap_or(0);
-                                        self.extras.push(body);
-                                        loaded = Some((Slot::Extra(self.extras.len() - 1), len));
-                                    }
-                                }
-                            }
-                        }
-                        if let Some((src, len)) = loaded {
-                            s.regions.push(Region {
-                                start: c,
-                                end: c.saturating_add(len),
-                                src,
-                                floor: u64::MAX,
-                            });
-                            new_cache.chunks.push((c, len));
-                        }
-                        continue;
-                    }
-                    // Off-chunk frames (generators, C-stack shims) have no order; a repeat
-                    // is a cycle.
-                    if s.off_chunk_seen.contains(&f) {
-                        torn = true;
-                        break None;
-                    }
-                    s.off_chunk_seen.push(f);
-                    let keep = new_cache.off_chunk.len() < MAX_OFF_CHUNK_PREFETCH;
-                    if let Some(&slot) = s.spec_frames.get(&f)
-                        && get(&self.b1, &self.b2, &self.extras, slot).is_some()
-                    {
-                        if keep {
-                            new_cache.off_chunk.push(f);
-                        }
-                        break Some((slot, 0));
-                    }
-                    let mut buf = vec![0u8; fsize as usize];
-                    if self.mem.read(f, &mut buf).is_err() {
-                        break None;
-                    }
-                    if keep {
-                        new_cache.off_chunk.push(f);
-                    }
-                    self.extras.push(buf);
-                    break Some((Slot::Extra(self.extras.len() - 1), 0));
-                };
-                let fb = slot_off.and_then(|(slot, off)| {
-                    get(&self.b1, &self.b2, &self.extras, slot)
-                        .and_then(|b| b.get(off..off + fsize as usize))
-                });
-                let Some(fb) = fb else {
-                    if !torn {
-                        self.stats.read_errors += 1;
-                    }
-                    ok = false;
-                    break;
-                };
-                f = match l.frame(fb) {
-                    Frame::Python {
-                        code,
-                        instr,
-                        previous,
-                    } => {
-                        s.frames.push((code, instr));
-                        previous
-                    }
-                    Frame::Shim { previous } => previous,
-                    Frame::Invalid => {
-                        ok = false;
-                        break;
-                    }
-                };
-            }
-            drop(old_cache);
-            self.thread_cache.insert(ts.tstate, new_cache);
+        for (i, ts) in out.threads_mut().iter_mut().enumerate() {
+            let start = s.walked.frames.len();
+            let ok = self.walk_thread(ts, s.sources[i], s);
             if !ok {
                 self.stats.dropped += 1;
-                s.frames.truncate(start);
+                s.walked.frames.truncate(start);
             }
             ts.ok = ok;
-            s.per_thread.push((start, s.frames.len()));
+            s.walked.threads.push(start..s.walked.frames.len());
         }
         self.thread_cache.retain(|_, c| c.seen);
+    }
 
-        // ---- Phase 3: validate code objects, decode new ones.
-        let mut missing: Vec<u64> = Vec::new();
-        for &(code, _) in &s.frames {
-            if s.distinct.insert(code) {
-                let prefetched = s
-                    .code_hdr
-                    .get(&code)
-                    .is_some_and(|&slot| get(&self.b1, &self.b2, &self.extras, slot).is_some());
-                if !prefetched {
-                    missing.push(code);
+    /// Walks one thread's frame chain from the copies, leaf first, appending its (code,
+    /// instruction) pairs to the sample's walked frames, skipping the interpreter's shims,
+    /// and cutting it at [`MAX_FRAMES`] (counted as truncated). Returns false when the stack
+    /// is lost: a read failed, the chain loops (torn data), or a frame is not one. Leaves in
+    /// the thread's cache what the next sample should prefetch.
+    fn walk_thread(&mut self, ts: &mut ThreadStack, source: FrameSource, s: &mut Scratch) -> bool {
+        let Scratch {
+            copies,
+            spec,
+            frame_memory: memory,
+            walked,
+            ..
+        } = s;
+        if let Some(slot) = source.cframe {
+            match copies.get(slot).and_then(|b| b.u64_at(0)) {
+                Some(f) => ts.current_frame = f,
+                None => {
+                    self.stats.read_errors += 1;
+                    return false;
                 }
             }
         }
-        self.b3.clear();
-        for &c in &missing {
-            s.code_hdr.insert(c, Slot::B3(self.b3.push(c, clen)));
+        let mut cache = self.thread_cache.remove(&ts.tstate).unwrap_or_default();
+        cache.restart(ts.cframe);
+        memory.restart();
+        if let Some(slot) = source.chunk {
+            match copies.get(slot) {
+                Some(bytes) => memory.current_chunk(&self.layout, ts, slot, bytes, &mut cache),
+                None => self.stats.read_errors += 1,
+            }
         }
-        if !self.b3.is_empty() {
-            self.mem.read_batch(&mut self.b3)?;
+        let mut src = Sources {
+            mem: &self.mem,
+            layout: &self.layout,
+            copies,
+            spec,
+        };
+        let mut f = ts.current_frame;
+        let mut depth = 0usize;
+        let ok = loop {
+            if f == 0 {
+                break true;
+            }
+            if depth >= MAX_FRAMES {
+                ts.truncated = true;
+                self.stats.truncated += 1;
+                break true;
+            }
+            depth += 1;
+            let bytes = match memory.find(f, &mut src, &mut cache) {
+                Ok(bytes) => bytes,
+                Err(lost) => {
+                    if lost == Lost::Unreadable {
+                        self.stats.read_errors += 1;
+                    }
+                    break false;
+                }
+            };
+            f = match self.layout.frame(bytes) {
+                Frame::Python {
+                    code,
+                    instr,
+                    previous,
+                } => {
+                    walked.frames.push((code, instr));
+                    previous
+                }
+                Frame::Shim { previous } => previous,
+                Frame::Invalid => break false,
+            };
+        };
+        self.thread_cache.insert(ts.tstate, cache);
+        ok
+    }
+
+    /// Reads, in one batch, the headers of the code objects on this sample's stacks that the
+    /// first batch did not prefetch: those new since the previous sample.
+    fn read_code_headers(&mut self, s: &mut Scratch) -> Result<(), ReadError> {
+        let len = self.layout.code_read_len();
+        let Scratch {
+            copies,
+            walked,
+            codes,
+            ..
+        } = s;
+        for &(code, _) in &walked.frames {
+            if !codes.distinct.insert(code) {
+                continue;
+            }
+            let prefetched = codes
+                .headers
+                .get(&code)
+                .is_some_and(|&slot| copies.get(slot).is_some());
+            if !prefetched {
+                let i = copies.codes.push(code, len);
+                codes.headers.insert(code, Slot::Code(i));
+            }
         }
-        let mut new_codes: Vec<(u64, CodeKey)> = Vec::new();
-        for &c in &s.distinct {
-            let hdr = s.code_hdr.get(&c).and_then(|&slot| match slot {
-                Slot::B3(i) => self.b3.get(i),
-                other => get(&self.b1, &self.b2, &self.extras, other),
-            });
-            let Some(key) = hdr.and_then(|h| CodeKey::parse(&l, h)) else {
+        if !copies.codes.is_empty() {
+            self.mem.read_batch(&mut copies.codes)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the header of every code object on the stacks: it must parse and its type
+    /// must be `PyCode_Type` (see [`Self::is_code_type`]); a failure marks it bad (an
+    /// unreadable header also counts as a read error). A cached entry is kept while the
+    /// header still matches the one it was decoded from (an address reused by another code
+    /// object is decoded afresh); the others are decoded.
+    fn check_codes(&mut self, s: &mut Scratch) -> Result<(), ReadError> {
+        let Scratch { copies, codes, .. } = s;
+        for &c in &codes.distinct {
+            let header = codes.headers.get(&c).and_then(|&slot| copies.get(slot));
+            let Some(key) = header.and_then(|h| CodeKey::parse(&self.layout, h)) else {
                 self.stats.read_errors += 1;
-                s.bad_codes.insert(c);
+                codes.bad.insert(c);
                 continue;
             };
-            if self.code_type == 0 {
-                if self.type_is_code(key.ob_type) {
-                    self.code_type = key.ob_type;
-                } else {
-                    s.bad_codes.insert(c);
-                    continue;
-                }
-            } else if key.ob_type != self.code_type {
-                s.bad_codes.insert(c);
+            if !self.is_code_type(key.ob_type) {
+                codes.bad.insert(c);
                 continue;
             }
             match self.codes.get(&c) {
                 Some(info) if info.key == key => {}
-                _ => new_codes.push((c, key)),
+                _ => codes.new.push((c, key)),
             }
         }
-        if !new_codes.is_empty() {
-            self.decode_codes(&new_codes, &mut s.bad_codes)?;
+        if !codes.new.is_empty() {
+            self.decode_codes(&codes.new, &mut codes.bad, &mut copies.codes)?;
         }
+        Ok(())
+    }
 
-        // ---- Resolve lines; drop threads that touched a bad code object.
-        for (ti, ts) in out.threads[..n].iter_mut().enumerate() {
-            let (start, end) = s.per_thread[ti];
-            if !ts.ok {
-                continue;
-            }
-            let mut ok = true;
-            for &(code, instr) in &s.frames[start..end] {
-                match self.codes.get(&code) {
-                    Some(info) if info.key.is_internal() => {}
-                    Some(info) if !s.bad_codes.contains(&code) => ts.frames.push(RawFrame {
-                        code,
-                        serial: info.serial,
-                        line: info.line_for(code, l.code_adaptive, instr),
-                    }),
-                    _ => {
-                        ok = false;
-                        break;
-                    }
-                }
-            }
-            if !ok {
-                ts.frames.clear();
-                ts.ok = false;
-                self.stats.dropped += 1;
-            }
+    /// Whether `ty` is `PyCode_Type`: learned from the first code object whose type is named
+    /// "code", compared by address after.
+    fn is_code_type(&mut self, ty: u64) -> bool {
+        if self.code_type == 0 && self.type_is_code(ty) {
+            self.code_type = ty;
         }
-        self.last_codes.clear();
-        self.last_codes.extend(
-            s.distinct
-                .iter()
-                .filter(|c| !s.bad_codes.contains(c))
-                .take(MAX_CODE_PREFETCH),
-        );
-        Ok(complete)
+        self.code_type != 0 && ty == self.code_type
     }
 
     /// Whether the type object at `ty` is named "code".
@@ -611,62 +698,38 @@ impl PythonProcess {
         self.mem.read(name_ptr, &mut name).is_ok() && &name == b"code\0"
     }
 
-    /// Reads the names and line tables of new code objects (batched) and caches them.
+    /// Reads the names and line tables of new code objects in one batch (reusing `batch`)
+    /// and caches them; one whose strings cannot be read is marked bad and counted.
     fn decode_codes(
         &mut self,
         new_codes: &[(u64, CodeKey)],
         bad: &mut FxHashSet<u64>,
+        batch: &mut Batch,
     ) -> Result<(), ReadError> {
         let l = &self.layout;
-        self.b3.clear();
+        batch.clear();
         let mut idx = Vec::with_capacity(new_codes.len());
         for &(_, k) in new_codes {
             idx.push([
-                self.b3.push(k.filename, STR_READ),
-                self.b3.push(k.name, STR_READ),
-                self.b3.push(k.qualname, STR_READ),
-                self.b3.push(k.linetable, BYTES_READ),
+                batch.push(k.filename, STR_READ),
+                batch.push(k.name, STR_READ),
+                batch.push(k.qualname, STR_READ),
+                batch.push(k.linetable, BYTES_READ),
             ]);
         }
-        self.mem.read_batch(&mut self.b3)?;
+        self.mem.read_batch(batch)?;
         if self.codes.len() + new_codes.len() > MAX_CODE_CACHE {
             self.codes.clear();
         }
         for (&(addr, key), reqs) in new_codes.iter().zip(&idx) {
-            let mut strings: [Option<String>; 3] = [None, None, None];
-            for (k, s) in strings.iter_mut().enumerate() {
-                let ptr = [key.filename, key.name, key.qualname][k];
-                *s = match self.b3.get(reqs[k]) {
-                    // A short object (near the end of a mapping) fails the speculative
-                    // read: read_str reads its header alone and then its exact size.
-                    None => read_str(&self.mem, l, ptr),
-                    Some(b) => match decode_str(l, b) {
-                        Ok(v) => v,
-                        Err(needed) => self
-                            .mem
-                            .read_vec(ptr, needed)
-                            .ok()
-                            .and_then(|b| decode_str(l, &b).ok().flatten()),
-                    },
-                };
-            }
-            let table = match self.b3.get(reqs[3]) {
-                None => read_bytes(&self.mem, l, key.linetable),
-                Some(b) => match decode_bytes(l, b) {
-                    Ok(v) => v.map(<[u8]>::to_vec),
-                    Err(needed) => self
-                        .mem
-                        .read_vec(key.linetable, needed)
-                        .ok()
-                        .and_then(|b| decode_bytes(l, &b).ok().flatten().map(<[u8]>::to_vec)),
-                },
-            };
-            let [Some(filename), Some(name), Some(qualname)] = strings else {
-                self.stats.read_errors += 1;
-                bad.insert(addr);
-                continue;
-            };
-            let Some(table) = table else {
+            let mem = &self.mem;
+            let filename = str_at(mem, l, key.filename, batch.get(reqs[0]));
+            let name = str_at(mem, l, key.name, batch.get(reqs[1]));
+            let qualname = str_at(mem, l, key.qualname, batch.get(reqs[2]));
+            let table = bytes_at(mem, l, key.linetable, batch.get(reqs[3]));
+            let (Some(filename), Some(name), Some(qualname), Some(table)) =
+                (filename, name, qualname, table)
+            else {
                 self.stats.read_errors += 1;
                 bad.insert(addr);
                 continue;
@@ -686,5 +749,299 @@ impl PythonProcess {
             self.codes.insert(addr, info);
         }
         Ok(())
+    }
+
+    /// Turns each walked stack's (code, instruction) pairs into frames with their lines,
+    /// leaving out the interpreter's own code ([`CodeKey::is_internal`]). A stack through a
+    /// code object that is bad or not cached is dropped and counted.
+    fn resolve_lines(&mut self, out: &mut ProcessSample, s: &Scratch) {
+        let adaptive = self.layout.code_adaptive;
+        for (ts, range) in out.threads_mut().iter_mut().zip(&s.walked.threads) {
+            if !ts.ok {
+                continue;
+            }
+            let ok = s.walked.frames[range.clone()].iter().all(|&(code, instr)| {
+                match self.codes.get(&code) {
+                    Some(info) if info.key.is_internal() => true,
+                    Some(info) if !s.codes.bad.contains(&code) => {
+                        ts.frames.push(RawFrame {
+                            code,
+                            serial: info.serial,
+                            line: info.line_for(code, adaptive, instr),
+                        });
+                        true
+                    }
+                    _ => false,
+                }
+            });
+            if !ok {
+                ts.frames.clear();
+                ts.ok = false;
+                self.stats.dropped += 1;
+            }
+        }
+    }
+
+    /// Remembers the good code objects of this sample (up to [`MAX_CODE_PREFETCH`]), so
+    /// that the next sample's first batch reads their headers.
+    fn remember_codes(&mut self, s: &Scratch) {
+        self.last_codes.clear();
+        self.last_codes.extend(
+            s.codes
+                .distinct
+                .iter()
+                .filter(|c| !s.codes.bad.contains(c))
+                .take(MAX_CODE_PREFETCH),
+        );
+    }
+}
+
+impl FrameMemory {
+    /// Forgets the previous thread's chunks and frames.
+    fn restart(&mut self) {
+        self.regions.clear();
+        self.last_region = 0;
+        self.older = 0;
+        self.chunks_loaded = 0;
+        self.off_chunk.clear();
+    }
+
+    /// Starts from the thread's current chunk, copied in `bytes` (up to the thread's top),
+    /// and sets the next sample's speculative read of it: the used part plus
+    /// [`CHUNK_SLACK`], within the chunk, so that a slightly deeper stack is still covered.
+    fn current_chunk(
+        &mut self,
+        l: &Layout,
+        ts: &ThreadStack,
+        slot: Slot,
+        bytes: &[u8],
+        cache: &mut ThreadCache,
+    ) {
+        self.regions.push(Region {
+            start: ts.chunk,
+            end: ts.top,
+            src: slot,
+            floor: u64::MAX,
+        });
+        self.older = bytes.u64_at(l.chunk_previous as usize).unwrap_or(0);
+        let size = bytes.u64_at(l.chunk_size as usize).unwrap_or(0);
+        let used = ts.top - ts.chunk;
+        cache.chunk = ts.chunk;
+        cache.chunk_len = (used.saturating_add(CHUNK_SLACK)).min(size.max(used));
+    }
+
+    /// The bytes of the frame at `f`: in a chunk loaded so far; else in an older chunk of
+    /// the chain, loaded now; else outside any chunk.
+    fn find<'c>(
+        &mut self,
+        f: u64,
+        src: &'c mut Sources<'_>,
+        cache: &mut ThreadCache,
+    ) -> Result<&'c [u8], Lost> {
+        let size = src.layout.frame_size;
+        let (slot, off) = loop {
+            if let Some(found) = self.in_chunks(f, size) {
+                break found?;
+            }
+            if !self.load_older_chunk(src, cache) {
+                break (self.off_chunk_frame(f, src, cache)?, 0);
+            }
+        };
+        src.copies
+            .get(slot)
+            .and_then(|b| b.get(off..off + size as usize))
+            .ok_or(Lost::Unreadable)
+    }
+
+    /// The frame at `f` in a loaded chunk: where its bytes are, or [`Lost::Torn`] when it
+    /// is at or above a frame already visited in that chunk (within a chunk callers sit
+    /// below callees, so that is a cycle in torn data); `None` when no chunk holds it.
+    fn in_chunks(&mut self, f: u64, size: u64) -> Option<Result<(Slot, usize), Lost>> {
+        let inside = |r: &Region| f >= r.start && f.saturating_add(size) <= r.end;
+        let i = if self.regions.get(self.last_region).is_some_and(inside) {
+            self.last_region
+        } else {
+            self.regions.iter().position(inside)?
+        };
+        let r = &mut self.regions[i];
+        if f >= r.floor {
+            return Some(Err(Lost::Torn));
+        }
+        r.floor = f;
+        self.last_region = i;
+        Some(Ok((r.src, (f - r.start) as usize)))
+    }
+
+    /// Loads the next older chunk of the chain, up to [`MAX_CHUNKS`]: from the first batch
+    /// when it prefetched the chunk with the extent its header now states, else read on its
+    /// own (header, then the used part, at most [`MAX_CHUNK_BYTES`]). A chunk that cannot be
+    /// read ends the chain. Returns false when there was no chunk left to load.
+    fn load_older_chunk(&mut self, src: &mut Sources<'_>, cache: &mut ThreadCache) -> bool {
+        if self.older == 0 || self.chunks_loaded >= MAX_CHUNKS {
+            return false;
+        }
+        self.chunks_loaded += 1;
+        let c = std::mem::take(&mut self.older);
+        let l = src.layout;
+        let Some((slot, len)) = prefetched_chunk(src, c).or_else(|| read_chunk(src, c)) else {
+            return true;
+        };
+        self.older = src
+            .copies
+            .get(slot)
+            .and_then(|b| b.u64_at(l.chunk_previous as usize))
+            .unwrap_or(0);
+        self.regions.push(Region {
+            start: c,
+            end: c.saturating_add(len),
+            src: slot,
+            floor: u64::MAX,
+        });
+        cache.chunks.push((c, len));
+        true
+    }
+
+    /// The frame at `f` outside any chunk (a generator's or coroutine's, a C-stack shim):
+    /// from the first batch when prefetched, else read on its own. Such frames have no
+    /// order, so one met twice in a walk is a cycle in torn data. Up to
+    /// [`MAX_OFF_CHUNK_PREFETCH`] of them are remembered for the next sample.
+    fn off_chunk_frame(
+        &mut self,
+        f: u64,
+        src: &mut Sources<'_>,
+        cache: &mut ThreadCache,
+    ) -> Result<Slot, Lost> {
+        if self.off_chunk.contains(&f) {
+            return Err(Lost::Torn);
+        }
+        self.off_chunk.push(f);
+        let slot = match src.spec.frames.get(&f) {
+            Some(&slot) if src.copies.get(slot).is_some() => slot,
+            _ => src
+                .copies
+                .read_extra(src.mem, f, src.layout.frame_size as usize)
+                .ok_or(Lost::Unreadable)?,
+        };
+        if cache.off_chunk.len() < MAX_OFF_CHUNK_PREFETCH {
+            cache.off_chunk.push(f);
+        }
+        Ok(slot)
+    }
+}
+
+/// The chunk at `c` as the first batch prefetched it, when the bytes read are exactly the
+/// used part its header now states: (where, length).
+fn prefetched_chunk(src: &Sources<'_>, c: u64) -> Option<(Slot, u64)> {
+    let l = src.layout;
+    let &(len, slot) = src.spec.chunks.get(&c)?;
+    let top = src
+        .copies
+        .get(slot)?
+        .u64_at(l.chunk_top as usize)
+        .unwrap_or(0);
+    (l.chunk_data.saturating_add(top.saturating_mul(8)) == len).then_some((slot, len))
+}
+
+/// The chunk at `c` read on its own: its header (previous, size, top as a count of slots),
+/// then its used part when that fits in the chunk and in [`MAX_CHUNK_BYTES`].
+fn read_chunk(src: &mut Sources<'_>, c: u64) -> Option<(Slot, u64)> {
+    let l = src.layout;
+    let mut header = [0u8; 24];
+    src.mem.read(c, &mut header).ok()?;
+    let top = header.u64_at(l.chunk_top as usize).unwrap_or(0);
+    let size = header.u64_at(l.chunk_size as usize).unwrap_or(0);
+    let len = l.chunk_data.saturating_add(top.saturating_mul(8));
+    if len > size || len > MAX_CHUNK_BYTES {
+        return None;
+    }
+    Some((src.copies.read_extra(src.mem, c, len as usize)?, len))
+}
+
+/// The offset of `current_frame` in a `_PyCFrame`, on versions that have one (3.11/3.12).
+fn cframe_current_frame(l: &Layout) -> Option<u64> {
+    match l.tstate_frame {
+        CurrentFrame::ViaCFrame { current_frame, .. } => Some(current_frame),
+        CurrentFrame::Direct { .. } => None,
+    }
+}
+
+/// The thread state holding an interpreter's own GIL (3.12+), 0 for none: its last holder,
+/// while it is locked.
+fn interp_gil_holder(first: &Batch, last_holder: usize, locked: usize) -> u64 {
+    if first.get(locked).and_then(|b| b.u32_at(0)).unwrap_or(0) == 0 {
+        return 0;
+    }
+    first
+        .get(last_holder)
+        .and_then(|b| b.u64_at(0))
+        .unwrap_or(0)
+}
+
+/// Fills a thread's ids and the start of its walk from its thread state's bytes.
+fn record_thread(ts: &mut ThreadStack, l: &Layout, data: &[u8]) {
+    let field = |off: u64| data.u64_at(off as usize).unwrap_or(0);
+    ts.ident = field(l.tstate_thread_id);
+    ts.native_id = field(l.tstate_native_thread_id);
+    match l.tstate_frame {
+        CurrentFrame::ViaCFrame { cframe, .. } => {
+            ts.cframe = field(cframe);
+            ts.current_frame = 0;
+        }
+        CurrentFrame::Direct { current_frame } => {
+            ts.cframe = 0;
+            ts.current_frame = field(current_frame);
+        }
+    }
+    ts.chunk = field(l.tstate_datastack_chunk);
+    ts.top = field(l.tstate_datastack_top);
+}
+
+/// The `str` object at `ptr`, from the [`STR_READ`] bytes a batch read there: decoded from
+/// them when they hold it all, else read again at the size it needs. When the batched read
+/// failed (an object near the end of a mapping), [`read_str`] reads its header, then its
+/// exact size.
+fn str_at(mem: &RemoteMemory, l: &Layout, ptr: u64, batched: Option<&[u8]>) -> Option<String> {
+    let Some(bytes) = batched else {
+        return read_str(mem, l, ptr);
+    };
+    match decode_str(l, bytes) {
+        Ok(s) => s,
+        Err(needed) => decode_str(l, &mem.read_vec(ptr, needed).ok()?)
+            .ok()
+            .flatten(),
+    }
+}
+
+/// The payload of the `bytes` object at `ptr` (a line table), from the [`BYTES_READ`] bytes
+/// a batch read there, as [`str_at`] does for strings, with [`read_bytes`] when the batched
+/// read failed.
+fn bytes_at(mem: &RemoteMemory, l: &Layout, ptr: u64, batched: Option<&[u8]>) -> Option<Vec<u8>> {
+    let Some(bytes) = batched else {
+        return read_bytes(mem, l, ptr);
+    };
+    match decode_bytes(l, bytes) {
+        Ok(payload) => payload.map(<[u8]>::to_vec),
+        Err(needed) => decode_bytes(l, &mem.read_vec(ptr, needed).ok()?)
+            .ok()
+            .flatten()
+            .map(<[u8]>::to_vec),
+    }
+}
+
+impl ThreadCache {
+    /// Empties the cache for a new walk of its thread, keeping its allocations.
+    fn restart(&mut self, cframe: u64) {
+        self.seen = true;
+        self.cframe = cframe;
+        self.chunk = 0;
+        self.chunk_len = 0;
+        self.chunks.clear();
+        self.off_chunk.clear();
+    }
+}
+
+impl ProcessSample {
+    fn threads_mut(&mut self) -> &mut [ThreadStack] {
+        &mut self.threads[..self.len]
     }
 }
