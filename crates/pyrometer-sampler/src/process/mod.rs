@@ -112,6 +112,10 @@ impl ProcessSample {
         &self.threads[..self.len]
     }
 
+    fn threads_mut(&mut self) -> &mut [ThreadStack] {
+        &mut self.threads[..self.len]
+    }
+
     fn push(&mut self) -> &mut ThreadStack {
         if self.len == self.threads.len() {
             self.threads.push(ThreadStack::default());
