@@ -245,24 +245,25 @@ impl PythonProcess {
         for ic in &self.interps {
             let next = batch.push(ic.addr.wrapping_add(l.interp_next), 8);
             let threads = batch.push(ic.addr.wrapping_add(l.interp_threads_head), 8);
-            let gil = match l.gil {
+            // The interpreter's own GIL state: behind a pointer (3.12) or inline (3.13+).
+            let gil_state = match l.gil {
                 GilLayout::RuntimeTstateCurrent { .. } => None,
                 GilLayout::InterpPointer {
                     last_holder,
                     locked,
                     ..
-                } => Some((
-                    batch.push(ic.gil.wrapping_add(last_holder), 8),
-                    batch.push(ic.gil.wrapping_add(locked), 4),
-                )),
+                } => Some((ic.gil, last_holder, locked)),
                 GilLayout::InterpInline {
                     last_holder,
                     locked,
-                } => Some((
-                    batch.push(ic.addr.wrapping_add(last_holder), 8),
-                    batch.push(ic.addr.wrapping_add(locked), 4),
-                )),
+                } => Some((ic.addr, last_holder, locked)),
             };
+            let gil = gil_state.map(|(base, last_holder, locked)| {
+                (
+                    batch.push(base.wrapping_add(last_holder), 8),
+                    batch.push(base.wrapping_add(locked), 4),
+                )
+            });
             heads.interps.push(InterpSlots { next, threads, gil });
         }
         let len = l.tstate_read_len();
