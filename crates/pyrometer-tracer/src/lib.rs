@@ -21,6 +21,7 @@ pub mod lines;
 mod names;
 mod py;
 mod snapshot;
+mod thread_cache;
 pub mod tree;
 
 use std::cell::{Cell, UnsafeCell};
@@ -33,6 +34,7 @@ use pyrometer_profile::Profile;
 use rustc_hash::FxHashMap;
 
 pub use py::Gil;
+use thread_cache::ThreadCache;
 
 /// What to trace.
 #[derive(Clone, Copy, Debug)]
@@ -154,46 +156,17 @@ static BUILTINS: AtomicBool = AtomicBool::new(true);
 
 thread_local! {
     /// This thread's record in the current session: (session number, record).
-    static CURRENT: Cell<(u64, *mut ThreadRecord)> = const { Cell::new((0, null_mut())) };
+    static CURRENT: thread_cache::Slot<ThreadRecord> = const { Cell::new((0, null_mut())) };
 }
 
-/// The record of the thread that ran the last event, keyed by its thread pointer: the GIL
-/// hands over rarely, so most events skip the thread-local lookup (a call into the dynamic
-/// loader for a library like this one). The entry is dropped whenever its thread is back
-/// outside any traced call, so a thread that ends (and whose thread pointer a new thread may
-/// reuse) never leaves it behind.
-struct LastThread {
-    pointer: usize,
-    generation: u64,
-    record: *mut ThreadRecord,
-}
-
-static LAST: GilCell<LastThread> = GilCell(UnsafeCell::new(LastThread {
-    pointer: 0,
-    generation: 0,
-    record: null_mut(),
-}));
-
-/// A number unique to the running thread among live threads: its thread pointer.
-#[inline(always)]
-pub(crate) fn thread_pointer() -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        let p: usize;
-        // SAFETY: on x86-64 Linux, %fs:0 holds the thread control block's own address.
-        unsafe {
-            std::arch::asm!("mov {}, fs:0", out(reg) p, options(nostack, readonly, preserves_flags))
-        };
-        p
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    0
-}
+/// The hooks' way to the running thread's record: an entry is dropped whenever its thread is
+/// back outside any traced call.
+static THREADS: ThreadCache<ThreadRecord> = ThreadCache::new(&CURRENT);
 
 /// # Safety
 /// GIL held, and no other reference into the state alive.
 unsafe fn state() -> Option<&'static mut State> {
-    // SAFETY: per the contract, this is the only live reference.
+    // SAFETY: per the contract.
     unsafe { (*STATE.0.get()).as_mut() }
 }
 
@@ -204,52 +177,18 @@ unsafe fn state() -> Option<&'static mut State> {
 #[inline(always)]
 unsafe fn current_thread() -> Option<&'static mut ThreadRecord> {
     let generation = GENERATION.load(Ordering::Relaxed);
-    let pointer = thread_pointer();
-    // SAFETY: hooks run with the GIL held, one at a time.
-    let last = unsafe { &mut *LAST.0.get() };
-    if last.pointer == pointer && last.generation == generation && pointer != 0 && generation != 0 {
-        // SAFETY: cached for this very thread in this session (see `LastThread`).
-        return Some(unsafe { &mut *last.record });
-    }
-    // SAFETY: forwarded contract.
-    let record = unsafe { thread_record(generation) }?;
-    *last = LastThread {
-        pointer,
-        generation,
-        record,
-    };
-    Some(record)
+    // SAFETY: forwarded contract; records are owned by the session's state.
+    unsafe { THREADS.current(generation, || register_thread()) }
 }
 
-/// Forgets the cached thread (its thread is outside any traced call; it may be ending).
-#[inline(always)]
-fn forget_last_thread() {
-    // SAFETY: hooks run with the GIL held, one at a time.
-    unsafe { (*LAST.0.get()).pointer = 0 };
-}
-
-/// This thread's record through its thread-local slot, registering the thread if new.
+/// A new record for this thread, owned by the state.
 ///
 /// # Safety
 /// Called from a hook (GIL held).
-#[inline(never)]
-unsafe fn thread_record(generation: u64) -> Option<&'static mut ThreadRecord> {
-    let (g, record) = CURRENT.get();
-    if g == generation && !record.is_null() {
-        // SAFETY: the record belongs to the live session and only this thread touches it.
-        return Some(unsafe { &mut *record });
-    }
-    // SAFETY: forwarded contract.
-    unsafe { register_thread(generation) }
-}
-
 #[cold]
 #[inline(never)]
-unsafe fn register_thread(generation: u64) -> Option<&'static mut ThreadRecord> {
-    if generation == 0 {
-        return None;
-    }
-    // SAFETY: GIL held (called from a hook); no other reference to the state is live.
+unsafe fn register_thread() -> Option<*mut ThreadRecord> {
+    // SAFETY: GIL held (forwarded contract); no other reference to the state is live.
     let state = unsafe { state() }?;
     let record = Box::into_raw(Box::new(ThreadRecord {
         tree: tree::CallTree::new(),
@@ -262,9 +201,7 @@ unsafe fn register_thread(generation: u64) -> Option<&'static mut ThreadRecord> 
         stack_limit: stack_limit_of_this_thread(),
     }));
     state.threads.push(record);
-    CURRENT.set((generation, record));
-    // SAFETY: just allocated, owned by the state, used by this thread only.
-    Some(unsafe { &mut *record })
+    Some(record)
 }
 
 /// A call of `key` begins on this thread. `register` names the function the first time the
@@ -317,7 +254,7 @@ unsafe fn leave() {
     if let Some(record) = unsafe { current_thread() }
         && record.tree.leave(now)
     {
-        forget_last_thread();
+        THREADS.forget();
     }
 }
 

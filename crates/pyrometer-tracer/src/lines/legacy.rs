@@ -69,7 +69,7 @@ thread_local! {
 /// Where this thread's C stack is nearly used up (0 when unknown).
 #[inline(always)]
 unsafe fn stack_limit() -> usize {
-    let pointer = crate::thread_pointer();
+    let pointer = crate::thread_cache::thread_pointer();
     // SAFETY: called from the evaluator with the GIL held, which serialises the cache.
     unsafe {
         if LAST_LIMIT.0 != pointer || pointer == 0 {

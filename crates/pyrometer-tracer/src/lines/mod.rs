@@ -37,7 +37,8 @@ use rustc_hash::FxHashMap;
 
 use crate::checkpoint::{self, Collector};
 use crate::py::{self, Gil};
-use crate::{TracerError, clock};
+use crate::thread_cache::{self, ThreadCache};
+use crate::{GilCell, TracerError, clock};
 
 #[cfg(not(Py_3_12))]
 use legacy as backend;
@@ -120,12 +121,6 @@ struct LinesState {
     backend: backend::Backend,
 }
 
-/// A cell only ever touched with the GIL held.
-struct GilCell<T>(UnsafeCell<T>);
-// SAFETY: every access happens with the GIL held (hooks run under it; the public functions take
-// a `Gil` token), which serialises them; free-threaded builds are refused at start.
-unsafe impl<T> Sync for GilCell<T> {}
-
 static STATE: GilCell<Option<LinesState>> = GilCell(UnsafeCell::new(None));
 /// The current session's number; 0 while none is active.
 static GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -134,22 +129,12 @@ static SESSIONS: AtomicU64 = AtomicU64::new(0);
 static RECORDING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
-    static CURRENT: StdCell<(u64, *mut LineThread)> = const { StdCell::new((0, null_mut())) };
+    static CURRENT: thread_cache::Slot<LineThread> = const { StdCell::new((0, null_mut())) };
 }
 
-/// The record of the thread that ran the last event (see the function tracer's `LastThread`):
-/// dropped whenever its thread has no measured frame running.
-struct LastThread {
-    pointer: usize,
-    generation: u64,
-    record: *mut LineThread,
-}
-
-static LAST: GilCell<LastThread> = GilCell(UnsafeCell::new(LastThread {
-    pointer: 0,
-    generation: 0,
-    record: null_mut(),
-}));
+/// The hooks' way to the running thread's record: an entry is dropped whenever its thread has
+/// no measured frame running.
+static THREADS: ThreadCache<LineThread> = ThreadCache::new(&CURRENT);
 
 /// # Safety
 /// GIL held, and no other reference into the state alive.
@@ -168,40 +153,18 @@ unsafe fn current_thread() -> Option<&'static mut LineThread> {
         return None;
     }
     let generation = GENERATION.load(Ordering::Relaxed);
-    let pointer = crate::thread_pointer();
-    // SAFETY: hooks run with the GIL held, one at a time.
-    let last = unsafe { &mut *LAST.0.get() };
-    if last.pointer == pointer && last.generation == generation && pointer != 0 {
-        // SAFETY: cached for this very thread in this session.
-        return Some(unsafe { &mut *last.record });
-    }
-    // SAFETY: forwarded contract.
-    let record = unsafe { thread_record(generation) }?;
-    *last = LastThread {
-        pointer,
-        generation,
-        record,
-    };
-    Some(record)
+    // SAFETY: forwarded contract; records are owned by the session's state.
+    unsafe { THREADS.current(generation, || register_thread()) }
 }
 
-#[inline(always)]
-fn forget_last_thread() {
-    // SAFETY: hooks run with the GIL held, one at a time.
-    unsafe { (*LAST.0.get()).pointer = 0 };
-}
-
+/// A new record for this thread, owned by the state.
+///
+/// # Safety
+/// Called from a hook (GIL held).
+#[cold]
 #[inline(never)]
-unsafe fn thread_record(generation: u64) -> Option<&'static mut LineThread> {
-    let (g, record) = CURRENT.get();
-    if g == generation && !record.is_null() {
-        // SAFETY: the record belongs to the live session and only this thread touches it.
-        return Some(unsafe { &mut *record });
-    }
-    if generation == 0 {
-        return None;
-    }
-    // SAFETY: GIL held (called from a hook); no other reference to the state is live.
+unsafe fn register_thread() -> Option<*mut LineThread> {
+    // SAFETY: GIL held (forwarded contract); no other reference to the state is live.
     let state = unsafe { state() }?;
     let record = Box::into_raw(Box::new(LineThread {
         counters: vec![Counters::default(); state.slot_lines.len()],
@@ -213,9 +176,7 @@ unsafe fn thread_record(generation: u64) -> Option<&'static mut LineThread> {
         thread: null_mut(),
     }));
     state.threads.push(record);
-    CURRENT.set((generation, record));
-    // SAFETY: just allocated, owned by the state, used by this thread only.
-    Some(unsafe { &mut *record })
+    Some(record)
 }
 
 /// A line event: `line` of `code` is about to run in the innermost measured frame. Returns
@@ -342,7 +303,7 @@ unsafe fn on_exit(code: *mut PyObject) {
         c.ticks += now.wrapping_sub(top.since);
     }
     if record.stack.is_empty() {
-        forget_last_thread();
+        THREADS.forget();
     }
 }
 
@@ -546,7 +507,7 @@ fn close_frames(state: &mut LinesState, now: u64) {
             }
         }
     }
-    forget_last_thread();
+    THREADS.forget();
 }
 
 /// Pauses (`false`) or resumes (`true`) recording; what was collected is kept. Pausing closes
