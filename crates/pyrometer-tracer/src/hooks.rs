@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 
 use pyo3_ffi::*;
 
-use crate::py::{self, Gil, Owned};
+use crate::py::Gil;
 use crate::{BUILTINS, Function, Options, TracerError, code_function, enter, leave, names};
 
 /// Runs a hook body. The fast path cannot panic (no indexing that can fail, no unwrap); the
@@ -57,37 +57,17 @@ pub use legacy::{Backend, install, uninstall};
 
 #[cfg(Py_3_12)]
 mod monitoring {
-    use std::ffi::c_char;
-
     use super::*;
+    use crate::py::monitoring::{Callback, Scope, Tool, callback_def, none, singleton};
 
-    /// The tool id we hold and the callback objects we registered.
+    /// The tool we hold, once installed.
     #[derive(Default)]
     pub struct Backend {
-        tool_id: Option<i64>,
-        events: Vec<i64>,
+        tool: Option<Tool>,
     }
 
     /// `sys.monitoring.MISSING`: the `arg0` of a CALL with no arguments.
     static mut MISSING: *mut PyObject = null_mut();
-
-    /// Tool ids to try, in order: the two no standard tool claims first, so that a program that
-    /// runs cProfile or line_profiler (id 2, PROFILER_ID) or coverage (1) itself keeps working
-    /// under pyrometer; then 5 (OPTIMIZER) and 2. 0 (debugger) and 1 are never taken.
-    const TOOL_IDS: [i64; 4] = [4, 3, 5, 2];
-
-    macro_rules! callback_def {
-        ($name:ident, $func:ident) => {
-            static mut $name: PyMethodDef = PyMethodDef {
-                ml_name: concat!("pyrometer_", stringify!($func), "\0").as_ptr() as *const c_char,
-                ml_meth: PyMethodDefPointer {
-                    PyCFunctionFast: $func,
-                },
-                ml_flags: METH_FASTCALL,
-                ml_doc: std::ptr::null(),
-            };
-        };
-    }
 
     /// Does nothing (see `noop_requested`).
     unsafe extern "C" fn noop(
@@ -99,17 +79,11 @@ mod monitoring {
         unsafe { none() }
     }
 
-    callback_def!(NOOP_DEF, noop);
-    callback_def!(PY_START_DEF, py_start);
-    callback_def!(PY_RETURN_DEF, py_return);
-    callback_def!(CALL_DEF, call);
-    callback_def!(C_RETURN_DEF, c_return);
-
-    #[inline(always)]
-    unsafe fn none() -> *mut PyObject {
-        // SAFETY: GIL held by the calling hook; None is immortal on 3.12+.
-        unsafe { Py_NewRef(Py_None()) }
-    }
+    callback_def!(NOOP_DEF, "pyrometer_", noop);
+    callback_def!(PY_START_DEF, "pyrometer_", py_start);
+    callback_def!(PY_RETURN_DEF, "pyrometer_", py_return);
+    callback_def!(CALL_DEF, "pyrometer_", call);
+    callback_def!(C_RETURN_DEF, "pyrometer_", c_return);
 
     /// PY_START, PY_RESUME, PY_THROW: `(code, offset)`.
     unsafe extern "C" fn py_start(
@@ -237,127 +211,44 @@ mod monitoring {
         unsafe { none() }
     }
 
-    fn event(gil: &Gil, events: &Owned, name: &str) -> Result<i64, TracerError> {
-        let value = py::getattr(gil, events.as_ptr(), name)?;
-        py::as_i64(value.as_ptr()).ok_or_else(|| {
-            TracerError::Python(format!("sys.monitoring.events.{name} is not an int"))
-        })
-    }
-
     pub fn install(gil: &Gil, options: Options) -> Result<Backend, TracerError> {
-        let sys = py::import(gil, "sys")?;
-        let monitoring = py::getattr(gil, sys.as_ptr(), "monitoring")?;
-        let mon = monitoring.as_ptr();
-        let missing = py::getattr(gil, mon, "MISSING")?;
-        // SAFETY: GIL held; MISSING is a module-level singleton we keep a reference to forever.
-        unsafe { MISSING = missing.into_raw() };
-
-        let mut taken = Vec::new();
-        let mut tool_id = None;
-        for id in TOOL_IDS {
-            let id_obj = py::int(gil, id)?;
-            let holder = py::call_method(gil, mon, "get_tool", &[id_obj.as_ptr()])?;
-            // SAFETY: GIL held; comparing against the None singleton.
-            if unsafe { holder.as_ptr() == Py_None() } {
-                let name = py::string(gil, "pyrometer")?;
-                py::call_method(gil, mon, "use_tool_id", &[id_obj.as_ptr(), name.as_ptr()])?;
-                tool_id = Some(id);
-                break;
+        // SAFETY: GIL held; MISSING is a singleton we keep a reference to for the life of the
+        // process.
+        unsafe {
+            if MISSING.is_null() {
+                MISSING = singleton(gil, "MISSING")?;
             }
-            taken.push(format!(
-                "{id}: {}",
-                py::str_of(holder.as_ptr()).unwrap_or_default()
-            ));
         }
-        let Some(id) = tool_id else {
-            return Err(TracerError::NoToolId(taken.join(", ")));
+        let noop = super::noop_requested();
+        let global = |event, def| Callback {
+            event,
+            def: if noop { &raw mut NOOP_DEF } else { def },
+            scope: Scope::Global,
         };
-        let mut backend = Backend {
-            tool_id: Some(id),
-            events: Vec::new(),
-        };
-
-        let events = py::getattr(gil, mon, "events")?;
-        let mut table: Vec<(&str, *mut PyMethodDef)> = vec![
-            ("PY_START", &raw mut PY_START_DEF),
-            ("PY_RESUME", &raw mut PY_START_DEF),
-            ("PY_THROW", &raw mut PY_START_DEF),
-            ("PY_RETURN", &raw mut PY_RETURN_DEF),
-            ("PY_YIELD", &raw mut PY_RETURN_DEF),
-            ("PY_UNWIND", &raw mut PY_RETURN_DEF),
+        let mut callbacks = vec![
+            global("PY_START", &raw mut PY_START_DEF),
+            global("PY_RESUME", &raw mut PY_START_DEF),
+            global("PY_THROW", &raw mut PY_START_DEF),
+            global("PY_RETURN", &raw mut PY_RETURN_DEF),
+            global("PY_YIELD", &raw mut PY_RETURN_DEF),
+            global("PY_UNWIND", &raw mut PY_RETURN_DEF),
         ];
         if options.builtins {
-            table.extend([
-                ("CALL", &raw mut CALL_DEF),
-                ("C_RETURN", &raw mut C_RETURN_DEF),
-                ("C_RAISE", &raw mut C_RETURN_DEF),
+            callbacks.extend([
+                global("CALL", &raw mut CALL_DEF),
+                global("C_RETURN", &raw mut C_RETURN_DEF),
+                global("C_RAISE", &raw mut C_RETURN_DEF),
             ]);
         }
-        let result = (|| {
-            let id_obj = py::int(gil, id)?;
-            let mut mask = 0;
-            for (name, def) in table {
-                let def = if super::noop_requested() {
-                    &raw mut NOOP_DEF
-                } else {
-                    def
-                };
-                let ev = event(gil, &events, name)?;
-                // SAFETY: GIL held; `def` is a static method definition that outlives the object.
-                let callback = Owned::new(gil, unsafe {
-                    PyCFunction_NewEx(def, null_mut(), null_mut())
-                })?;
-                let ev_obj = py::int(gil, ev)?;
-                py::call_method(
-                    gil,
-                    mon,
-                    "register_callback",
-                    &[id_obj.as_ptr(), ev_obj.as_ptr(), callback.as_ptr()],
-                )?;
-                backend.events.push(ev);
-                mask |= ev;
-            }
-            let mask_obj = py::int(gil, mask)?;
-            py::call_method(
-                gil,
-                mon,
-                "set_events",
-                &[id_obj.as_ptr(), mask_obj.as_ptr()],
-            )?;
-            Ok::<(), TracerError>(())
-        })();
-        match result {
-            Ok(()) => Ok(backend),
-            Err(e) => {
-                let _ = uninstall(gil, &backend);
-                Err(e)
-            }
-        }
+        let tool = Tool::install(gil, "pyrometer", &callbacks)?;
+        Ok(Backend { tool: Some(tool) })
     }
 
     pub fn uninstall(gil: &Gil, backend: &Backend) -> Result<(), TracerError> {
-        let Some(id) = backend.tool_id else {
-            return Ok(());
-        };
-        let sys = py::import(gil, "sys")?;
-        let monitoring = py::getattr(gil, sys.as_ptr(), "monitoring")?;
-        let mon = monitoring.as_ptr();
-        let id_obj = py::int(gil, id)?;
-        let zero = py::int(gil, 0)?;
-        let first =
-            py::call_method(gil, mon, "set_events", &[id_obj.as_ptr(), zero.as_ptr()]).map(drop);
-        for &ev in &backend.events {
-            let ev_obj = py::int(gil, ev)?;
-            // SAFETY: GIL held; None is a valid argument.
-            let _ = py::call_method(
-                gil,
-                mon,
-                "register_callback",
-                &[id_obj.as_ptr(), ev_obj.as_ptr(), unsafe { Py_None() }],
-            );
+        match &backend.tool {
+            Some(tool) => tool.release(gil, []),
+            None => Ok(()),
         }
-        let freed = py::call_method(gil, mon, "free_tool_id", &[id_obj.as_ptr()]).map(drop);
-        first.and(freed).map_err(TracerError::Python)
     }
 }
 
@@ -367,6 +258,7 @@ mod legacy {
     use std::ffi::{c_char, c_int};
 
     use super::*;
+    use crate::py::{self, Owned};
 
     unsafe extern "C" {
         /// Sets the profile function of any thread state (exported, underscored, in 3.11).

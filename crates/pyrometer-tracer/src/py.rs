@@ -269,6 +269,9 @@ pub fn preserving_exception<T>(f: impl FnOnce() -> T) -> T {
     }
 }
 
+#[cfg(Py_3_12)]
+pub(crate) mod monitoring;
+
 /// PEP 523's frame evaluator hook, which both 3.11 collectors use (CPython 3.11's private but
 /// exported functions).
 #[cfg(not(Py_3_12))]
