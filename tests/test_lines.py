@@ -461,6 +461,28 @@ def test_profilers_enabled_together_each_get_what_ran_while_they_were_on():
     assert hits(c, work) == {1: 2, 2: 2 + 3, 3: 1 + 2, 4: 2}
 
 
+def test_line_profiler_and_function_profile_run_together():
+    """The line collector and the function tracer are separate tools (on 3.12+ each claims a
+    sys.monitoring tool id of its own): both can be on at once, each measuring what it would
+    alone."""
+    lp, prof = LineProfiler(work), pyrometer.Profile()
+    with lp:
+        prof.enable()
+        if sys.version_info >= (3, 12):
+            tools = [sys.monitoring.get_tool(i) for i in range(6)]
+            assert tools[4] == "pyrometer-lines" and tools[3] == "pyrometer", tools
+        twice(3)
+        prof.disable()
+        if sys.version_info >= (3, 12):
+            assert sys.monitoring.get_tool(3) is None  # the tracer gave its id back
+    prof.create_stats()
+    calls = {k[2]: v[:2] for k, v in prof.stats.items()}
+    assert calls["work"] == (2, 2) and calls["twice"] == (1, 1)
+    first = work.__code__.co_firstlineno
+    hits = {line - first: h for line, h, _ in lp.get_stats().timings[(__file__, first, "work")]}
+    assert hits == {1: 2, 2: 8, 3: 6, 4: 2}
+
+
 def test_the_program_sees_the_modules_python_would_show(pyrometer, tmp_path):
     code = (
         "import sys; print(sorted(m for m in ('typing', 'inspect', 'functools', 'pickle', 're') if m in sys.modules))"
