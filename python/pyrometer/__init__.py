@@ -17,10 +17,12 @@ In code::
 
 import sys
 
-if sys.version_info < (3, 11) or sys.implementation.name != "cpython":  # pragma: no cover
+if (
+    not (3, 11) <= sys.version_info < (3, 16) or sys.implementation.name != "cpython" or "t" in sys.abiflags
+):  # pragma: no cover
     raise ImportError(
-        f"pyrometer supports CPython 3.11 and newer; this is {sys.implementation.name} "
-        f"{sys.version_info.major}.{sys.version_info.minor}"
+        "pyrometer supports CPython 3.11 to 3.15 (GIL builds); this is "
+        f"{sys.implementation.name} {sys.version_info.major}.{sys.version_info.minor}{sys.abiflags}"
     )
 
 from pyrometer._native import ProfileData, PyrometerError, __version__

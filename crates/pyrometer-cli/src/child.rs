@@ -192,7 +192,7 @@ impl Drop for Forwarding {
 /// Checks that `python` is a CPython pyrometer supports, with pyrometer importable when the
 /// child is to collect anything itself (`native`).
 pub fn preflight(python: &Path, native: bool) -> Result<()> {
-    let probe = "import sys\nv = sys.version_info\nif sys.implementation.name != 'cpython' or v < (3, 11):\n    print(f'{sys.implementation.name} {v.major}.{v.minor}.{v.micro}'); sys.exit(3)\nif sys.argv[1] == 'native':\n    try:\n        import pyrometer._native\n    except ImportError as e:\n        print(e); sys.exit(4)\n";
+    let probe = "import sys\nv = sys.version_info\nif sys.implementation.name != 'cpython' or not (3, 11) <= v < (3, 16) or 't' in sys.abiflags or 'd' in sys.abiflags:\n    kind = ' (free-threaded build)' if 't' in sys.abiflags else ' (debug build)' if 'd' in sys.abiflags else ''\n    print(f'{sys.implementation.name} {v.major}.{v.minor}.{v.micro}{kind}'); sys.exit(3)\nif sys.argv[1] == 'native':\n    try:\n        import pyrometer._native\n    except ImportError as e:\n        print(e); sys.exit(4)\n";
     let output = Command::new(python)
         .args(["-c", probe, if native { "native" } else { "version" }])
         .output()
@@ -206,8 +206,9 @@ pub fn preflight(python: &Path, native: bool) -> Result<()> {
     match output.status.code() {
         Some(0) => Ok(()),
         Some(3) => Err(user_error(format!(
-            "{} is {said}; pyrometer supports CPython 3.11 and newer",
-            python.display()
+            "{} is {said}; pyrometer supports {}",
+            python.display(),
+            pyrometer_cpython::layout::SUPPORTED
         ))
         .into()),
         Some(4) => Err(user_error(format!(

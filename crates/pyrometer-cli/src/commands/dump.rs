@@ -11,7 +11,7 @@ use crate::sampling;
 
 #[derive(Args, Debug)]
 pub struct DumpArgs {
-    /// The process to read (a running CPython 3.11–3.13)
+    /// The process to read (a running CPython 3.11–3.15)
     #[arg(long, value_name = "PID")]
     pub pid: u32,
     /// Print JSON instead of text

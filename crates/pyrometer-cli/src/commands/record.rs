@@ -16,7 +16,7 @@ use crate::user_error;
 
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// The process to sample (a running CPython 3.11–3.13)
+    /// The process to sample (a running CPython 3.11–3.15)
     #[arg(long, value_name = "PID")]
     pub pid: u32,
     /// Stop after SECONDS [default: when the process ends, or Ctrl-C]

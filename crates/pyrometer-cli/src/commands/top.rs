@@ -21,7 +21,7 @@ use crate::{Host, user_error};
 
 #[derive(Args, Debug)]
 pub struct TopArgs {
-    /// The process to watch (a running CPython 3.11–3.13); or give a program after `--`
+    /// The process to watch (a running CPython 3.11–3.15); or give a program after `--`
     #[arg(long, value_name = "PID", conflicts_with = "program")]
     pub pid: Option<u32>,
     /// Seconds between refreshes
