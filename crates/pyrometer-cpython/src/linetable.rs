@@ -190,14 +190,14 @@ mod tests {
             .collect()
     }
 
-    /// Real `co_linetable` bytes from CPython 3.11, 3.12 and 3.13 (argparse and an edge-case
+    /// Real `co_linetable` bytes from CPython 3.11 to 3.15 (argparse and an edge-case
     /// module: multi-line expressions, a 1500-line jump, try/finally, with, comprehensions),
     /// with the line CPython's own `co_lines()` gives each code unit
     /// (`tools/gen_linetable_fixtures.py`).
     #[test]
     fn matches_cpython_co_lines_on_real_tables() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
-        for version in ["3.11", "3.12", "3.13"] {
+        for version in ["3.11", "3.12", "3.13", "3.14", "3.15"] {
             let text = std::fs::read_to_string(dir.join(format!("linetable-{version}.txt")))
                 .expect("fixture");
             let mut checked = 0;

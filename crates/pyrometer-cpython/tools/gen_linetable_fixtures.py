@@ -1,7 +1,7 @@
 """Writes tests/data/linetable-3.X.txt: real `co_linetable` bytes and the line of every code
 unit as CPython itself reports it (`co_lines()`), for the line-table decoder's unit test.
 
-Run once per interpreter (tools/gen_linetable_fixtures.sh). Each line of the output is
+Run once per interpreter (3.14 and 3.15 inside the sid root: `scripts/sid-root.sh run python3.14 …`). Each line of the output is
     <qualname> <co_firstlineno> <co_linetable hex> <start>:<end>:<line>,...
 with byte offsets from co_lines() and `-` for instructions without a line."""
 import argparse
