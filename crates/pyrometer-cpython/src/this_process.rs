@@ -53,5 +53,5 @@ pub fn layout() -> Result<Layout, LayoutError> {
     // SAFETY: `_PyRuntime` is a static structure, readable for as long as the process runs and
     // far larger than the debug offsets read from its start.
     let mem = unsafe { LocalMemory::new() };
-    layout::for_version(version, &mem, runtime as u64)
+    layout::for_version(version, &mem, runtime as u64, None)
 }

@@ -91,6 +91,8 @@ pub struct RuntimeLocation {
     pub binary: PathBuf,
     /// The address of `_PyRuntime` in the target.
     pub runtime_addr: u64,
+    /// The size of the `.PyRuntime` section (that is, of `_PyRuntime`), when found that way.
+    pub runtime_size: Option<u64>,
     /// The address of `Py_Version` (a `u32` `PY_VERSION_HEX`), when the symbol exists.
     pub py_version_addr: Option<u64>,
     /// `section` (the `.PyRuntime` ELF section) or `symbol` (the `_PyRuntime` symbol).
@@ -102,7 +104,8 @@ pub struct RuntimeLocation {
 /// What the ELF file says, relative to its link-time addresses.
 #[derive(Debug, Default)]
 struct ElfFacts {
-    runtime_section: Option<u64>,
+    /// The `.PyRuntime` section's address and size.
+    runtime_section: Option<(u64, u64)>,
     runtime_symbol: Option<u64>,
     py_version: Option<u64>,
     /// First PT_LOAD `p_vaddr` rounded down to its `p_align`.
@@ -128,7 +131,7 @@ fn elf_facts(path: &Path, data: &[u8]) -> Result<ElfFacts> {
     let align = first_load.p_align(endian).max(1);
     facts.first_load = first_load.p_vaddr(endian) & !(align - 1);
     if let Some(section) = elf.section_by_name(".PyRuntime") {
-        facts.runtime_section = Some(section.address());
+        facts.runtime_section = Some((section.address(), section.size()));
     }
     for sym in elf.dynamic_symbols().chain(elf.symbols()) {
         match sym.name() {
@@ -247,9 +250,9 @@ pub fn locate_runtime(pid: u32) -> Result<RuntimeLocation> {
             continue;
         };
         let bias = m.start.wrapping_sub(facts.first_load);
-        let (addr, method) = match (facts.runtime_section, facts.runtime_symbol) {
-            (Some(a), _) => (a, "section"),
-            (None, Some(a)) => (a, "symbol"),
+        let (addr, runtime_size, method) = match (facts.runtime_section, facts.runtime_symbol) {
+            (Some((a, size)), _) => (a, Some(size), "section"),
+            (None, Some(a)) => (a, None, "symbol"),
             (None, None) => {
                 tried.push(format!("{} (no .PyRuntime, no _PyRuntime)", m.path));
                 continue;
@@ -263,6 +266,7 @@ pub fn locate_runtime(pid: u32) -> Result<RuntimeLocation> {
         return Ok(RuntimeLocation {
             binary: PathBuf::from(&m.path),
             runtime_addr: addr.wrapping_add(bias),
+            runtime_size,
             py_version_addr: facts.py_version.map(|a| a.wrapping_add(bias)),
             method,
             debug_build: facts.debug_build,

@@ -275,12 +275,13 @@ impl DebugOffsets {
 }
 
 /// Reads and checks the `_Py_DebugOffsets` of the interpreter whose `_PyRuntime` is at
-/// `runtime` and builds its layout.
+/// `runtime` (of `runtime_size` bytes, when known) and builds its layout.
 pub fn layout(
     shape: &Shape,
     version: PyVersion,
     mem: &(impl MemoryReader + ?Sized),
     runtime: u64,
+    runtime_size: Option<u64>,
 ) -> Result<Layout, LayoutError> {
     let mismatch = |check: String| LayoutError::Mismatch { check };
     let bytes = mem
@@ -301,6 +302,14 @@ pub fn layout(
     offsets
         .check()
         .map_err(|e| mismatch(format!("implausible _Py_DebugOffsets: {e}")))?;
+    let said = offsets.get("runtime_state.size");
+    if let Some(size) = runtime_size
+        && said != Some(size)
+    {
+        return Err(mismatch(format!(
+            "_Py_DebugOffsets gives _PyRuntime {said:?} bytes, its section has {size}"
+        )));
+    }
     Ok(offsets.to_layout(shape.table()))
 }
 
@@ -416,6 +425,33 @@ mod tests {
         assert!(DebugOffsets::parse(shape, &bytes[..bytes.len() - 1]).is_none());
         bytes[0] = b'X';
         assert!(DebugOffsets::parse(shape, &bytes).is_none());
+    }
+
+    #[test]
+    fn the_runtime_size_must_match_and_free_threaded_builds_are_refused() {
+        use crate::memory::LocalMemory;
+        let shape = &v3_14::VERSION;
+        let version = PyVersion::from_hex(0x030e0af0);
+        let mut bytes = image(shape, 0x030e0af0);
+        // SAFETY: `bytes` is alive and long enough for every read below.
+        let mem = unsafe { LocalMemory::new() };
+        let addr = bytes.as_ptr() as u64;
+        assert!(layout(shape, version, &mem, addr, Some(1 << 18)).is_ok());
+        match layout(shape, version, &mem, addr, Some(4096)) {
+            Err(LayoutError::Mismatch { check }) => assert!(check.contains("section"), "{check}"),
+            other => panic!("{other:?}"),
+        }
+        let wrong = PyVersion::from_hex(0x030e09f0);
+        assert!(matches!(
+            layout(shape, wrong, &mem, addr, None),
+            Err(LayoutError::Mismatch { .. })
+        ));
+        bytes[16] = 1;
+        let addr = bytes.as_ptr() as u64;
+        assert_eq!(
+            layout(shape, version, &mem, addr, None),
+            Err(LayoutError::FreeThreaded)
+        );
     }
 
     #[test]

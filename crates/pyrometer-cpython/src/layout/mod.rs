@@ -280,10 +280,13 @@ impl Layout {
 
 /// The layout of an interpreter of `version` whose `_PyRuntime` is at `runtime` in `mem`,
 /// checked against what the interpreter says about itself where it says something (3.13+).
+/// `runtime_size`, the size of `_PyRuntime` when known (its ELF section's), must then equal
+/// the size the debug offsets give it: a check that the structure was read in the right shape.
 pub fn for_version(
     version: PyVersion,
     mem: &(impl MemoryReader + ?Sized),
     runtime: u64,
+    runtime_size: Option<u64>,
 ) -> Result<Layout, LayoutError> {
     let unsupported = |reason: &str| LayoutError::Unsupported {
         reason: reason.to_owned(),
@@ -301,9 +304,9 @@ pub fn for_version(
     match version.minor {
         11 => Ok(v3_11::layout()),
         12 => Ok(v3_12::layout()),
-        13 => debug_offsets::layout(&v3_13::VERSION, version, mem, runtime),
-        14 => debug_offsets::layout(&v3_14::VERSION, version, mem, runtime),
-        15 => debug_offsets::layout(&v3_15::VERSION, version, mem, runtime),
+        13 => debug_offsets::layout(&v3_13::VERSION, version, mem, runtime, runtime_size),
+        14 => debug_offsets::layout(&v3_14::VERSION, version, mem, runtime, runtime_size),
+        15 => debug_offsets::layout(&v3_15::VERSION, version, mem, runtime, runtime_size),
         _ => Err(unsupported(
             "no layout for this version yet (its _Py_DebugOffsets shape goes in layout/)",
         )),
@@ -319,7 +322,7 @@ mod tests {
     fn refuses_old_new_and_prerelease_versions() {
         let mem = RemoteMemory::new(std::process::id());
         for hex in [0x030a0df0, 0x031000f0, 0x030d00b1, 0x020712f0] {
-            match for_version(PyVersion::from_hex(hex), &mem, 0) {
+            match for_version(PyVersion::from_hex(hex), &mem, 0, None) {
                 Err(LayoutError::Unsupported { .. }) => {}
                 other => panic!("{hex:x}: expected Unsupported, got {other:?}"),
             }

@@ -256,8 +256,10 @@ impl PythonProcess {
         }
         let layout = match forced {
             Some(l) => l,
-            None => layout::for_version(version, &mem, location.runtime_addr)
-                .map_err(|e| layout_error(pid, version, e))?,
+            None => {
+                layout::for_version(version, &mem, location.runtime_addr, location.runtime_size)
+                    .map_err(|e| layout_error(pid, version, e))?
+            }
         };
         let mut process = PythonProcess {
             pid,
