@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +27,39 @@ EXACT_SITE = TESTS / "exact_site"
 signal.signal(signal.SIGINT, signal.default_int_handler)
 for _signal in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
     signal.signal(_signal, signal.SIG_DFL)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "may_skip: the test may skip under CI too (what it needs cannot exist on some supported "
+        "Python, such as an older interpreter inside the sid root)",
+    )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI (`CI` set), a test that skips fails instead, unless marked `may_skip`: a
+    missing interpreter or test tool must not pass for a tested feature."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not item.get_closest_marker("may_skip"):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"skipped under CI, which must run every test: {reason}"
+
+
+def older_python() -> Path | None:
+    """A CPython older than 3.11 on this machine (pyenv's versions, or the PATH), to check
+    that it is refused."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for minor in (10, 9, 8):
+        for candidate in sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}")):
+            return candidate
+        found = shutil.which(f"python3.{minor}")
+        if found:
+            return Path(found)
+    return None
 
 
 def pyrometer_command() -> list[str]:
