@@ -3,6 +3,7 @@ bad input gets a one-line error with exit status 2."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -28,10 +29,14 @@ def test_program_sees_what_python_would_show(pyrometer, tmp_path):
     script.write_text((SCRIPTS / "show_env.py").read_text())
     link = tmp_path / "link.py"
     link.symlink_to(script)
-    for target in (script, link, Path("app/show_env.py")):
+    (tmp_path / "app" / "sub").mkdir()
+    # Python makes a relative path absolute by putting the working directory before it, with
+    # no normalizing: `__file__` and code file names keep `./` and `..`.
+    targets = (script, link, "app/show_env.py", "./app/show_env.py", "app/sub/../show_env.py")
+    for target, mode in itertools.product(targets, ("trace", "sample")):
         args = [str(target), "a b", "--flag", "-m", "x"]
         plain = run([sys.executable, *args], tmp_path, env=base_env(tmp_path), input="piped input")
-        ours = pyrometer("run", "--mode", "trace", "-q", *args, input="piped input")
+        ours = pyrometer("run", "--mode", mode, "-q", *args, input="piped input")
         assert ours.returncode == plain.returncode == 0, str(ours)
         assert json.loads(ours.stdout) == json.loads(plain.stdout), f"{target}:\n{ours.stdout}\n{plain.stdout}"
         assert ours.stderr.startswith("to stderr\n"), ours.stderr

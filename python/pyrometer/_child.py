@@ -174,7 +174,9 @@ def main() -> None:
         sys.path[0] = path
         code = _module_code(work_dir, "__main__", globals_)
     elif kind == "script":
-        path = os.path.abspath(target)
+        # As python does: the working directory put before a relative path, nothing
+        # normalized (`./` and `..` stay in `__file__` and in code file names).
+        path = target if os.path.isabs(target) else os.path.join(os.getcwd(), target)
         try:
             with open(path, "rb") as f:
                 source = f.read()
