@@ -220,6 +220,36 @@ def test_record_dump_and_top_attach(pyrometer, tmp_path, waiting_program):
     assert out.count("pyrometer top · pid") >= 2 and "idle" in out
 
 
+def test_record_in_process_puts_the_signal_handlers_back(tmp_path, waiting_program, monkeypatch):
+    """The CLI can run inside a Python process (`_native.main`): `record` catches Ctrl-C and
+    SIGTERM while it samples, then leaves the host's own handlers as they were."""
+    from pyrometer import _native
+
+    caught = []
+
+    def mine(signum, frame):
+        caught.append(signum)
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PYROMETER_DIR", str(tmp_path / ".pyrometer"))
+    signals = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    before = {s: signal.signal(s, mine) for s in signals}
+    try:
+        args = ["pyrometer", "record", "--pid", str(waiting_program.pid), "--duration", "0.2", "-o", "r.pyro"]
+        for _ in range(2):
+            assert _native.main(args) == 0
+        # The handlers in force are Python's again (signal.getsignal only shows Python's own
+        # table, so the signals are sent for real).
+        for s in signals:
+            os.kill(os.getpid(), s)
+            time.sleep(0.05)
+        assert caught == list(signals)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert (tmp_path / "r.pyro").exists()
+
+
 def test_top_runs_a_program(pyrometer, tmp_path):
     result = pyrometer("top", "--interval", "0.3", "--", str(SCRIPTS / "exit_code.py"), "3")
     assert result.returncode == 3, str(result)

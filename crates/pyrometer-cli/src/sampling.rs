@@ -143,18 +143,56 @@ static STOP: AtomicPtr<AtomicBool> = AtomicPtr::new(std::ptr::null_mut());
 extern "C" fn request_stop(_signal: libc::c_int) {
     let flag = STOP.load(Ordering::Relaxed);
     if !flag.is_null() {
-        // SAFETY: the pointer comes from a leaked Arc (see `stop_on_signals`); storing to an
-        // atomic is async-signal-safe.
+        // SAFETY: the pointer comes from an Arc that `StopOnSignals` keeps alive while the
+        // handler is installed; storing to an atomic is async-signal-safe.
         unsafe { (*flag).store(true, Ordering::Relaxed) };
     }
 }
 
-/// Makes Ctrl-C and SIGTERM set `flag` instead of ending pyrometer, so that what was sampled
-/// is still saved and reported.
-pub fn stop_on_signals(flag: Arc<AtomicBool>) {
-    STOP.store(Arc::into_raw(flag).cast_mut(), Ordering::Relaxed);
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: installs a handler that only stores to an atomic.
-        unsafe { libc::signal(signal, request_stop as *const () as libc::sighandler_t) };
+const STOP_SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+/// While alive, Ctrl-C, SIGTERM and SIGHUP set a flag instead of ending pyrometer (so what
+/// was sampled is still saved and reported); dropping it puts back the handlers there were
+/// before (the CLI may run inside a Python process that has its own, `_native.main`).
+pub struct StopOnSignals {
+    flag: Option<Arc<AtomicBool>>,
+    previous: [libc::sigaction; 3],
+}
+
+/// The flag of the last [`StopOnSignals`], kept after it is dropped: a handler that was
+/// already running on another thread may still store to it. The next one replaces it, so at
+/// most one is kept.
+static LAST_FLAG: std::sync::Mutex<Option<Arc<AtomicBool>>> = std::sync::Mutex::new(None);
+
+/// Installs [`StopOnSignals`] for `flag`.
+pub fn stop_on_signals(flag: Arc<AtomicBool>) -> StopOnSignals {
+    STOP.store(Arc::as_ptr(&flag).cast_mut(), Ordering::Relaxed);
+    // SAFETY: an all-zero sigaction is a valid value, overwritten by sigaction below.
+    let mut previous: [libc::sigaction; 3] = unsafe { std::mem::zeroed() };
+    for (signal, old) in STOP_SIGNALS.iter().zip(previous.iter_mut()) {
+        // SAFETY: an all-zero sigaction with a handler is a valid action; the handler only
+        // stores to an atomic.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = request_stop as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(*signal, &action, old);
+        }
+    }
+    StopOnSignals {
+        flag: Some(flag),
+        previous,
+    }
+}
+
+impl Drop for StopOnSignals {
+    fn drop(&mut self) {
+        for (signal, old) in STOP_SIGNALS.iter().zip(self.previous.iter()) {
+            // SAFETY: restoring the action sigaction gave us.
+            unsafe { libc::sigaction(*signal, old, std::ptr::null_mut()) };
+        }
+        STOP.store(std::ptr::null_mut(), Ordering::Relaxed);
+        let mut last = LAST_FLAG.lock().unwrap_or_else(|e| e.into_inner());
+        *last = self.flag.take();
     }
 }

@@ -50,7 +50,7 @@ pub fn record(args: RecordArgs) -> Result<i32> {
         config.duration = Some(Duration::from_secs_f64(seconds));
     }
     let mut sampler = Sampler::attach(args.pid, config).map_err(|e| sampling::sampler_error(&e))?;
-    sampling::stop_on_signals(sampler.stop_flag());
+    let _signals = sampling::stop_on_signals(sampler.stop_flag());
     eprintln!(
         "pyrometer: sampling process {} at {} Hz (Ctrl-C to stop)",
         args.pid, args.sampling.rate

@@ -187,7 +187,7 @@ pub fn top(args: TopArgs, host: &Host) -> Result<i32> {
                 .into());
         }
     };
-    sampling::stop_on_signals(sampler.stop_flag());
+    let _signals = sampling::stop_on_signals(sampler.stop_flag());
     let mut view = View {
         metric,
         rows: args.top,
