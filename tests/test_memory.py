@@ -14,10 +14,12 @@ sqrt(interval / bytes), so they are judged within 5 such standard errors."""
 
 from __future__ import annotations
 
+import _thread
 import json
 import math
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pyrometer
@@ -200,6 +202,27 @@ def test_api_traced_memory_and_top():
     assert "Top lines by allocated memory" in session.report()
     with pytest.raises(pyrometer.PyrometerError):
         pyrometer.profile(mode="sample").traced_memory()
+
+
+def test_api_session_in_a_worker_thread_names_threads_right(tmp_path):
+    """A session started on another thread than the main one (here one `threading` does not
+    know): that thread is not labelled the main thread."""
+    done = threading.Event()
+    sessions = []
+
+    def work():
+        with pyrometer.profile(mode="memory", sample_interval="exact") as session:
+            block = bytearray(8 * MiB)
+            del block
+        sessions.append(session)
+        done.set()
+
+    _thread.start_new_thread(work, ())
+    assert done.wait(30)
+    sessions[0].export(tmp_path / "s.json")
+    profile = json.loads((tmp_path / "s.json").read_text())["profile"]
+    threads = [(profile["strings"][t["name"]], t["is_main"]) for t in profile["threads"]]
+    assert threads and not any(main for _, main in threads), threads
 
 
 def test_limit_memory_fails_over_the_limit():

@@ -176,7 +176,9 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
     Ok(())
 }
 
-/// Names threads for the profile: `(name, is_main)` for a thread ident, when known.
+/// Names threads for the profile: `(name, is_main)` for a thread ident, when known. Threads
+/// it does not know are named from what was read when they were first seen; the main thread
+/// (whose native id is the process id) is `MainThread`.
 pub type ThreadNames<'a> = &'a dyn Fn(u64) -> Option<(String, bool)>;
 
 fn profile_of(
@@ -194,10 +196,13 @@ fn profile_of(
         ..Meta::default()
     });
     let process = builder.process(std::process::id(), None, Vec::new());
+    let main = std::process::id() as u64;
     let namer = |t: &ThreadInfo| {
         names(t.ident).unwrap_or_else(|| {
             if let Some(name) = &t.name {
-                (name.clone(), false)
+                (name.clone(), t.native_id == main)
+            } else if t.native_id == main {
+                ("MainThread".into(), true)
             } else if t.native_id != 0 {
                 (format!("thread {}", t.native_id), false)
             } else {

@@ -24,7 +24,7 @@ struct ChildState {
     /// The program ended with an uncaught KeyboardInterrupt: die by SIGINT, as Python does.
     interrupted: bool,
     /// Memory mode: the main thread's ident (for thread names).
-    memory_main: Option<u64>,
+    memory: bool,
 }
 
 static STATE: Mutex<Option<ChildState>> = Mutex::new(None);
@@ -60,7 +60,7 @@ fn child_exec(
             pid: std::process::id(),
             finished: false,
             interrupted: false,
-            memory_main: memory.map(|_| crate::memory::main_thread_ident()),
+            memory: memory.is_some(),
         })
     });
     if let Some(sample_interval) = memory {
@@ -137,19 +137,17 @@ fn child_exec(
 
 /// Stops the tracer and writes the profile, once, in the process that owns it.
 fn finish(py: Python<'_>) {
-    let Some((out_dir, interrupted, memory_main)) = with_state(|s| match s {
+    let Some((out_dir, interrupted, memory)) = with_state(|s| match s {
         Some(s) if !s.finished && s.pid == std::process::id() => {
             s.finished = true;
-            Some((s.out_dir.clone(), s.interrupted, s.memory_main))
+            Some((s.out_dir.clone(), s.interrupted, s.memory))
         }
         _ => None,
     }) else {
         return;
     };
-    if let Some(main_ident) = memory_main
-        && pyrometer_memory::is_active()
-    {
-        match crate::memory::stop_session(py, main_ident) {
+    if memory && pyrometer_memory::is_active() {
+        match crate::memory::stop_session(py) {
             Ok(profile) => {
                 if let Err(e) = pyro::write(&out_dir.join("profile.pyro"), &profile) {
                     eprintln!("pyrometer: could not save the profile: {e}");

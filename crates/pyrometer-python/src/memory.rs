@@ -41,32 +41,20 @@ pub(crate) fn thread_names(py: Python<'_>) -> Vec<(u64, String, bool)> {
     out
 }
 
-/// `(name, is_main)` for a thread, from the names Python knows, else the main thread by ident.
-pub(crate) fn name_lookup(
-    names: &[(u64, String, bool)],
-    main_ident: u64,
-    ident: u64,
-) -> Option<(String, bool)> {
+/// `(name, is_main)` for a thread, from the names Python knows.
+pub(crate) fn name_lookup(names: &[(u64, String, bool)], ident: u64) -> Option<(String, bool)> {
     names
         .iter()
         .find(|n| n.0 == ident)
         .map(|n| (n.1.clone(), n.2))
-        .or_else(|| (ident == main_ident).then(|| ("MainThread".to_string(), true)))
-}
-
-pub(crate) fn main_thread_ident() -> u64 {
-    // SAFETY: PyThread_get_main_thread_id is not in pyo3-ffi; the ident of the calling thread
-    // is, and callers run on the main thread when they ask.
-    unsafe { pyo3::ffi::PyThread_get_thread_ident() as u64 }
 }
 
 /// Stops the process's memory session and returns its profile, with threads named.
-pub(crate) fn stop_session(py: Python<'_>, main_ident: u64) -> PyResult<Profile> {
+pub(crate) fn stop_session(py: Python<'_>) -> PyResult<Profile> {
     let names = thread_names(py);
     // SAFETY: holding a `Python` token means the GIL is held.
     let gil = unsafe { memory::Gil::assume() };
-    let mut profile =
-        memory::stop(&gil, &|ident| name_lookup(&names, main_ident, ident)).map_err(error)?;
+    let mut profile = memory::stop(&gil, &|ident| name_lookup(&names, ident)).map_err(error)?;
     describe_run(py, &mut profile);
     Ok(profile)
 }
@@ -91,7 +79,6 @@ fn parse_interval(sample_interval: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
 pub struct MemoryProfiler {
     sample_interval: u64,
     running: bool,
-    main_ident: u64,
     collected: Option<Profile>,
 }
 
@@ -103,7 +90,6 @@ impl MemoryProfiler {
         Ok(MemoryProfiler {
             sample_interval: parse_interval(sample_interval)?,
             running: false,
-            main_ident: 0,
             collected: None,
         })
     }
@@ -123,7 +109,6 @@ impl MemoryProfiler {
             },
         )
         .map_err(error)?;
-        self.main_ident = main_thread_ident();
         self.running = true;
         self.collected = None;
         Ok(())
@@ -135,7 +120,7 @@ impl MemoryProfiler {
             return Ok(());
         }
         self.running = false;
-        self.collected = Some(stop_session(py, self.main_ident)?);
+        self.collected = Some(stop_session(py)?);
         Ok(())
     }
 
@@ -145,8 +130,7 @@ impl MemoryProfiler {
             let names = thread_names(py);
             // SAFETY: holding a `Python` token means the GIL is held.
             let gil = unsafe { memory::Gil::assume() };
-            memory::snapshot(&gil, &|ident| name_lookup(&names, self.main_ident, ident))
-                .map_err(error)?
+            memory::snapshot(&gil, &|ident| name_lookup(&names, ident)).map_err(error)?
         } else {
             match &self.collected {
                 Some(p) => p.clone(),
