@@ -74,7 +74,7 @@ def sleeper_script(tmp_path: Path) -> Path:
     script.write_text(
         textwrap.dedent(
             """\
-            import time
+            import json, time
 
             def rec(n):
                 time.sleep(0.02)
@@ -99,9 +99,10 @@ def sleeper_script(tmp_path: Path) -> Path:
                 except KeyError:
                     pass
 
-            rec(4)
-            consumer()
-            caller()
+            t = time.perf_counter(); rec(4); spent = {"rec": time.perf_counter() - t}
+            t = time.perf_counter(); consumer(); spent["consumer"] = time.perf_counter() - t
+            t = time.perf_counter(); caller(); spent["caller"] = time.perf_counter() - t
+            print(json.dumps({k: v * 1000 for k, v in spent.items()}))
             """
         )
     )
@@ -114,15 +115,21 @@ def test_time_is_charged_per_frame(pyrometer, tmp_path):
     assert result.returncode == 0, str(result)
     f = line_figures(tmp_path / "run.pyro")
     ms = {k: v[1] / 1e6 for k, v in f.items()}
-    # Recursion: each of the 5 activations sleeps 20 ms on line 4; line 6 holds the deeper
-    # activations' time (4 + 3 + 2 + 1 levels below, each 20 ms and up).
-    assert f[("rec", 4)][0] == 5 and 100 <= ms[("rec", 4)] < 160, ms
-    assert 200 <= ms[("rec", 6)] < 320, ms
+    # What each top-level call took, by the program's own clock: no line inside can have
+    # taken longer (the sleeps themselves take at least what they ask, however loaded the
+    # machine).
+    spent = json.loads(result.stdout)
+    # Recursion: each of the 5 activations sleeps 20 ms on line 4; activation i's line 6
+    # holds the deeper activations' time, so line 6 sums 4 + 3 + 2 + 1 sleeps, no more than
+    # four times line 4's.
+    assert f[("rec", 4)][0] == 5 and 100 <= ms[("rec", 4)] <= spent["rec"], (ms, spent)
+    assert 200 <= ms[("rec", 6)] <= 4 * ms[("rec", 4)], (ms, spent)
     # A generator is not charged while it is suspended: the consumer's sleeps are the consumer's.
-    assert ms[("gen", 9)] + ms[("gen", 10)] < 10, ms
-    assert 80 <= ms[("consumer", 14)] < 130, ms
+    assert 80 <= ms[("consumer", 14)] <= spent["consumer"], (ms, spent)
+    assert ms[("gen", 9)] + ms[("gen", 10)] < ms[("consumer", 14)] / 4, (ms, spent)
     # A frame left by an exception is charged up to the raise; so is its caller's line.
-    assert 20 <= ms[("fails", 17)] < 40 and 20 <= ms[("caller", 22)] < 40, ms
+    assert 20 <= ms[("fails", 17)] <= spent["caller"], (ms, spent)
+    assert 20 <= ms[("caller", 22)] <= spent["caller"], (ms, spent)
     assert f[("fails", 18)][0] == 1
 
 
@@ -134,7 +141,8 @@ def test_view_renders_the_saved_run_identically(pyrometer, tmp_path):
     script.write_text("# the file changed since the run\n")
     again = pyrometer("view", str(path), "--color", "never", "--no-advice")
     assert again.returncode == 0, str(again)
-    assert again.stdout == result.stdout
+    # The run's stdout starts with the program's own line (its timings).
+    assert again.stdout == result.stdout.split("\n", 1)[1]
     assert "time.sleep(0.02)" in again.stdout
     unit = pyrometer("view", str(path), "--unit", "ms", "--no-advice")
     assert "Timer unit: 0.001 s" in unit.stdout

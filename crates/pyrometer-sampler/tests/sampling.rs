@@ -56,10 +56,21 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
     for py in interps {
         let target = Target::start(&py, "threads.py", &[]);
         let roles = roles(&target.ready);
-        let busy_ident = roles.iter().find(|r| r.0 == "busy").unwrap().1;
+        let (_, busy_ident, busy_tid) = *roles.iter().find(|r| r.0 == "busy").unwrap();
         let mut sampler = Sampler::attach(target.pid(), config(1000.0, 1.0))
             .unwrap_or_else(|e| panic!("{}: {e}", py.label));
+        // The busy thread's run time as the kernel accounts it, around the sampling.
+        let run_time_ms = || {
+            let text = std::fs::read_to_string(format!(
+                "/proc/{}/task/{busy_tid}/schedstat",
+                target.pid()
+            ))
+            .unwrap();
+            text.split(' ').next().unwrap().parse::<u64>().unwrap() / 1_000_000
+        };
+        let ran_before = run_time_ms();
         let end = sampler.run().unwrap();
+        let ran_ms = run_time_ms() - ran_before;
         assert_eq!(end, RunEnd::Duration);
         let profile = sampler.finish();
         profile.validate().unwrap();
@@ -79,21 +90,21 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
             py.label,
             profile.counter("syscalls").unwrap()
         );
-        // The machine is shared (2 cores, other builds): the rate is checked loosely here and
-        // measured properly by bench/measure.sh.
+        // The rate achieved depends on the machine's load (it is measured by the benchmarks);
+        // what the sampler guarantees is that the ticks it took and the ticks it skipped
+        // cover its fixed grid for the whole second.
+        let missed = profile.counter("missed").unwrap_or(0);
         assert!(
-            (500..=1001).contains(&samples),
-            "{}: {samples} samples",
+            (950..=1002).contains(&(samples + missed)) && samples >= 100,
+            "{}: {samples} samples and {missed} missed at {rate:.0} Hz",
             py.label
         );
-        assert!(rate > 500.0, "{}: {rate} Hz", py.label);
         assert!(
             dropped * 20 <= thread_samples,
             "{}: {dropped} dropped",
             py.label
         );
         // Each recorded stack counts once, plus the ticks skipped before it (see Flags::weight).
-        let missed = profile.counter("missed").unwrap_or(0);
         let wall = profile.total(Metric::WallSamples);
         assert!(
             wall >= thread_samples && wall <= thread_samples + missed * 8,
@@ -112,9 +123,13 @@ fn sampling_fills_the_profile_with_threads_columns_and_counters() {
             );
             let name = profile.string(t.name);
             if t.ident == busy_ident {
-                // On CPU means it really ran (its run time advanced): on this shared machine a
-                // busy thread is preempted now and then, so not every sample finds it running.
-                assert!(cpu * 2 >= wall, "{}: busy cpu {cpu}/{wall}", py.label);
+                // Its CPU samples are the CPU time the kernel accounted to it while it was
+                // sampled (1 ms each), however much of a CPU the loaded machine gave it.
+                assert!(
+                    cpu.abs_diff(ran_ms) <= ran_ms / 10 + 25,
+                    "{}: busy cpu {cpu} ms of {wall} samples, ran {ran_ms} ms",
+                    py.label
+                );
                 assert!(gil * 10 >= wall * 7, "{}: busy gil {gil}/{wall}", py.label);
                 assert_eq!(name, "busy-worker");
             } else {
