@@ -217,7 +217,8 @@ impl Code {
             return None;
         }
         let first_line = u32::try_from(key.first_line).unwrap_or(0);
-        let table = read_bytes(mem, layout, key.linetable)?;
+        // A line table that cannot be read leaves the function known, its lines not.
+        let table = read_bytes(mem, layout, key.linetable).unwrap_or_default();
         Some(Code {
             name: read_str(mem, layout, key.name)?,
             qualname: read_str(mem, layout, key.qualname)?,
