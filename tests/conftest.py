@@ -49,17 +49,21 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped under CI, which must run every test: {reason}"
 
 
-def older_python() -> Path | None:
-    """A CPython older than 3.11 on this machine (pyenv's versions, or the PATH), to check
-    that it is refused."""
+def pythons(minors) -> list[Path]:
+    """The CPython 3.X interpreters on this machine for the minor versions `minors`, in that
+    order: `python3.X` on the PATH and pyenv's versions."""
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    for minor in (10, 9, 8):
-        for candidate in sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}")):
-            return candidate
+    out = []
+    for minor in minors:
         found = shutil.which(f"python3.{minor}")
-        if found:
-            return Path(found)
-    return None
+        candidates = [*sorted(pyenv.glob(f"3.{minor}.*/bin/python3.{minor}")), *([Path(found)] if found else [])]
+        out.extend(p for p in candidates if p.exists() and p not in out)
+    return out
+
+
+def older_python() -> Path | None:
+    """A CPython older than 3.11 on this machine, to check that it is refused."""
+    return next(iter(pythons((10, 9, 8))), None)
 
 
 def pyrometer_command() -> list[str]:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import base_env, pyrometer_command
+from conftest import base_env, pyrometer_command, pythons
 
 FAST = ["--processes", "2", "-r", "3", "--min-time", "0.002"]
 CMD_FAST = ["-r", "3"]
@@ -226,14 +226,7 @@ def test_environment_records_git(pyrometer, tmp_path):
 
 
 def test_other_interpreter(pyrometer):
-    other = next(
-        (
-            p
-            for p in ("/root/.pyenv/versions/3.12.1/bin/python3.12", "/root/.pyenv/versions/3.13.0/bin/python3.13")
-            if os.path.exists(p) and not os.path.samefile(p, sys.executable)
-        ),
-        None,
-    )
+    other = next((p for p in pythons(range(11, 16)) if not os.path.samefile(p, sys.executable)), None)
     if other is None:
         pytest.skip("no second CPython on this machine")
     doc = bench_json(pyrometer, "--python", other, "pass")
