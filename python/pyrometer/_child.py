@@ -35,6 +35,10 @@ def _syntax_error(target: str, error: SyntaxError) -> str:
     return f"cannot run {where}: {error.msg}"
 
 
+# Python stopped setting `__cached__` on `__main__` in 3.15.
+_SETS_CACHED = sys.version_info < (3, 15)
+
+
 def _module_code(work_dir: str, name: str, globals_: dict) -> object:
     """What ``runpy._run_module_as_main`` does before it runs the module's code."""
     import runpy
@@ -51,12 +55,13 @@ def _module_code(work_dir: str, name: str, globals_: dict) -> object:
     globals_.update(
         __name__="__main__",
         __file__=spec.origin,
-        __cached__=spec.cached,
         __doc__=None,
         __loader__=spec.loader,
         __package__=spec.parent,
         __spec__=spec,
     )
+    if _SETS_CACHED:
+        globals_["__cached__"] = spec.cached
     return code
 
 
@@ -193,7 +198,8 @@ def main() -> None:
         loader_class = sys.modules["_frozen_importlib_external"].SourceFileLoader
         globals_["__loader__"] = loader_class("__main__", path)
         globals_["__file__"] = path
-        globals_["__cached__"] = None
+        if _SETS_CACHED:
+            globals_["__cached__"] = None
     elif kind == "module":
         sys.argv[:] = ["-m", *args]
         sys.path[0] = os.getcwd()
