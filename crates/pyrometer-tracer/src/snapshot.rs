@@ -6,7 +6,7 @@ use pyo3_ffi::*;
 use pyrometer_profile::{
     Counter, FrameId, FrameKind, Meta, Metric, Mode, Profile, ProfileBuilder, StackId,
 };
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::py::{self, Gil};
 use crate::{Function, State, names};
@@ -93,6 +93,7 @@ pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profi
     let main_ident = main_thread_ident(gil);
 
     let mut frames: FxHashMap<usize, FrameId> = FxHashMap::default();
+    let mut taken: FxHashSet<FrameId> = FxHashSet::default();
     let mut unmatched = 0;
     for &record in &state.threads {
         // SAFETY: records are owned by the state, which we hold exclusively (GIL held, hooks
@@ -123,9 +124,9 @@ pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profi
         // Nodes are created after their parents, so one pass in index order maps them all.
         let mut stacks: Vec<Option<StackId>> = vec![None; tree.nodes.len()];
         for (i, node) in tree.nodes.iter().enumerate().skip(1) {
-            let frame = *frames
-                .entry(node.key)
-                .or_insert_with(|| add_frame(gil, &mut b, state.functions.get(&node.key)));
+            let frame = *frames.entry(node.key).or_insert_with(|| {
+                add_frame(gil, &mut b, &mut taken, state.functions.get(&node.key))
+            });
             let location = b.location(frame, 0);
             let stack = b.stack(stacks[node.parent as usize], location);
             stacks[i] = Some(stack);
@@ -172,20 +173,43 @@ pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profi
     b.finish()
 }
 
-fn add_frame(gil: &Gil, b: &mut ProfileBuilder, function: Option<&Function>) -> FrameId {
-    match function {
+/// The frame of a function the tracer met. Two functions that would describe themselves
+/// alike (dataclass methods, made by `exec` from the same template, share their name, file
+/// and line) stay two frames, the later ones' qualified names numbered (`[2]`, …): cProfile
+/// keeps each function's recursion apart, and so does a call tree of distinct frames. Their
+/// pstats keys still collide, and are summed, as cProfile's are.
+fn add_frame(
+    gil: &Gil,
+    b: &mut ProfileBuilder,
+    taken: &mut FxHashSet<FrameId>,
+    function: Option<&Function>,
+) -> FrameId {
+    let (name, qualname, file, line, kind) = match function {
         Some(Function::Code(code)) => {
             // SAFETY: GIL held; we hold a strong reference to the code object.
             let n = unsafe { names::describe_code(gil, *code) };
-            b.frame(
-                &n.name,
-                &n.qualname,
-                &n.file,
-                n.first_line,
-                FrameKind::Python,
-            )
+            (n.name, n.qualname, n.file, n.first_line, FrameKind::Python)
         }
-        Some(Function::Builtin(n)) => b.frame(&n.label, &n.qualname, "~", 0, FrameKind::Builtin),
-        None => b.frame("<unknown>", "<unknown>", "~", 0, FrameKind::Synthetic),
+        Some(Function::Builtin(n)) => (
+            n.label.clone(),
+            n.qualname.clone(),
+            "~".into(),
+            0,
+            FrameKind::Builtin,
+        ),
+        None => (
+            "<unknown>".into(),
+            "<unknown>".into(),
+            "~".into(),
+            0,
+            FrameKind::Synthetic,
+        ),
+    };
+    let mut id = b.frame(&name, &qualname, &file, line, kind);
+    let mut k = 1;
+    while !taken.insert(id) {
+        k += 1;
+        id = b.frame(&name, &format!("{qualname} [{k}]"), &file, line, kind);
     }
+    id
 }
