@@ -163,10 +163,14 @@ def pstats_counts(stats: dict) -> dict[Key, tuple[int, int, dict[Key, tuple[int,
     return out
 
 
-def counts_from_json(path: Path, root_file: str | None = None, main_thread_only: bool = True):
+def counts_from_json(path: Path, root_file: str | None = None, main_thread_only: bool = True, splice_builtins=False):
     """cProfile-style call counts computed from a pyrometer JSON export's call tree, over the
     subtrees whose root is the ``<module>`` of ``root_file`` (the program itself, leaving out
-    what ran at interpreter exit), in the main thread."""
+    what ran at interpreter exit), in the main thread. Recursion is judged per frame, as
+    cProfile judges it per function, and frames whose pstats keys collide (functions made by
+    ``exec`` from one template) are then summed, as cProfile's harness above sums them. With
+    ``splice_builtins``, built-in frames are left out and what they called is charged to
+    their caller: the counts a run that does not trace built-ins must give."""
     doc = json.loads(Path(path).read_text())["profile"]
     strings = doc["strings"]
     frames = doc["frames"]
@@ -182,7 +186,9 @@ def counts_from_json(path: Path, root_file: str | None = None, main_thread_only:
             return _clean(("~", 0, strings[f["name"]]))
         return (strings[f["file"]], f["line"], strings[f["name"]])
 
-    stack_key = [key(locations[s["location"]]["frame"]) for s in stacks]
+    stack_frame = [locations[s["location"]]["frame"] for s in stacks]
+    stack_key = [key(f) for f in stack_frame]
+    spliced = [splice_builtins and frames[f]["kind"] == "builtin" for f in stack_frame]
     calls = defaultdict(int)
     for stack, thread, value in zip(samples["stack"], samples["thread"], calls_column, strict=True):
         if main_thread_only and not threads[thread]["is_main"]:
@@ -201,32 +207,37 @@ def counts_from_json(path: Path, root_file: str | None = None, main_thread_only:
     total = defaultdict(int)
     primitive = defaultdict(int)
     edges: dict[Key, dict[Key, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
-    open_keys: dict[Key, int] = defaultdict(int)
-    open_edges: dict[tuple[Key, Key], int] = defaultdict(int)
-    work: list[tuple[str, int]] = [("enter", r) for r in reversed(roots)]
+    open_frames: dict[int, int] = defaultdict(int)
+    open_edges: dict[tuple[int, int], int] = defaultdict(int)
+    # (step, stack, the nearest ancestor stack that is not spliced out)
+    work: list[tuple[str, int, int | None]] = [("enter", r, None) for r in reversed(roots)]
     while work:
-        step, s = work.pop()
-        k = stack_key[s]
-        parent = stacks[s]["parent"]
+        step, s, parent = work.pop()
+        if spliced[s]:
+            if step == "enter":
+                work.extend(("enter", c, parent) for c in reversed(children[s]))
+            continue
+        k, f = stack_key[s], stack_frame[s]
         pk = stack_key[parent] if parent is not None else None
+        pf = stack_frame[parent] if parent is not None else None
         if step == "enter":
             n = calls.get(s, 0)
             total[k] += n
-            if open_keys[k] == 0:
+            if open_frames[f] == 0:
                 primitive[k] += n
-            open_keys[k] += 1
+            open_frames[f] += 1
             if pk is not None:
                 edge = edges[k][pk]
                 edge[0] += n
-                if open_edges[(pk, k)] == 0:
+                if open_edges[(pf, f)] == 0:
                     edge[1] += n
-                open_edges[(pk, k)] += 1
-            work.append(("leave", s))
-            work.extend(("enter", c) for c in reversed(children[s]))
+                open_edges[(pf, f)] += 1
+            work.append(("leave", s, parent))
+            work.extend(("enter", c, s) for c in reversed(children[s]))
         else:
-            open_keys[k] -= 1
+            open_frames[f] -= 1
             if pk is not None:
-                open_edges[(pk, k)] -= 1
+                open_edges[(pf, f)] -= 1
     # cProfile's own `exec` is left out of its counts (see HARNESS); leave every `exec` out here.
     return {
         k: (primitive[k], total[k], {c: tuple(v) for c, v in edges[k].items() if v[0] and c not in HARNESS})
