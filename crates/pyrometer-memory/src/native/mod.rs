@@ -71,7 +71,13 @@ type Dlsym = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
 
 /// The real functions: the global definitions, as the unpatched objects bind them.
 struct Real {
+    /// What the objects' slots hold: the definition their calls bind to.
     addr: [usize; NAMES.len()],
+    /// The function's address as `dlsym(RTLD_DEFAULT)` gives it: the definition, or, when a
+    /// non-PIE main program takes the function's address (Debian's static interpreters do,
+    /// for `malloc`), the program's own PLT entry, which stands for the function everywhere
+    /// an address is compared but which calls do not bind to.
+    canonical: [usize; NAMES.len()],
 }
 
 static REAL: OnceLock<Real> = OnceLock::new();
@@ -82,20 +88,64 @@ fn real(k: usize) -> usize {
     REAL.get().map_or(0, |r| r.addr[k])
 }
 
+/// Whether `addr` is function `k` (its definition or its canonical address).
+fn is_real(k: usize, addr: usize) -> bool {
+    addr != 0
+        && REAL
+            .get()
+            .is_some_and(|r| r.addr[k] == addr || r.canonical[k] == addr)
+}
+
+/// The definition of `name` a call from a library binds to: the first object after the main
+/// program, in the loader's order, that defines it.
+fn definition_after_main(objects: &[elf::Object], name: &std::ffi::CStr) -> usize {
+    for obj in objects.iter().filter(|o| o.index > 0 && !o.name.is_empty()) {
+        let Ok(path) = std::ffi::CString::new(obj.name.as_str()) else {
+            continue;
+        };
+        // SAFETY: RTLD_NOLOAD only takes a reference on an object already loaded (or fails);
+        // it is given back just after.
+        let handle = unsafe { libc::dlopen(path.as_ptr(), libc::RTLD_NOLOAD | libc::RTLD_LAZY) };
+        if handle.is_null() {
+            continue;
+        }
+        // SAFETY: a handle just opened and a NUL-terminated name.
+        let found = unsafe { libc::dlsym(handle, name.as_ptr()) } as usize;
+        // SAFETY: the reference taken above.
+        unsafe { libc::dlclose(handle) };
+        if found != 0 && obj.contains(found) {
+            return found;
+        }
+    }
+    0
+}
+
 fn find_real() -> Result<Real, String> {
     let mut addr = [0usize; NAMES.len()];
+    let mut canonical = [0usize; NAMES.len()];
+    let objects = elf::loaded_objects();
+    let main = objects.first();
     for (k, name) in NAMES.iter().enumerate() {
         let c = std::ffi::CString::new(*name).map_err(|e| e.to_string())?;
         // SAFETY: a valid NUL-terminated name; RTLD_DEFAULT searches the global scope, which
         // is where every other object's undefined `malloc` and co. bind.
-        addr[k] = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) } as usize;
+        canonical[k] = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) } as usize;
+        addr[k] = match main {
+            Some(main) if main.contains(canonical[k]) => {
+                match definition_after_main(&objects, &c) {
+                    0 => canonical[k],
+                    found => found,
+                }
+            }
+            _ => canonical[k],
+        };
     }
     for k in [0, 1, 2, 3, DLOPEN, DLSYM] {
         if addr[k] == 0 {
             return Err(format!("{} was not found", NAMES[k]));
         }
     }
-    Ok(Real { addr })
+    Ok(Real { addr, canonical })
 }
 
 // ---- the wrappers ---------------------------------------------------------------------------
@@ -201,9 +251,7 @@ unsafe extern "C" fn w_dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut
     let f = real_fn!(DLSYM, Dlsym);
     // SAFETY: as in `w_malloc`.
     let found = unsafe { f(handle, symbol) } as usize;
-    if found != 0
-        && let Some(k) = (0..ALLOCATORS).find(|&k| real(k) == found)
-    {
+    if let Some(k) = (0..ALLOCATORS).find(|&k| is_real(k, found)) {
         return wrappers()[k] as *mut c_void;
     }
     found as *mut c_void
@@ -337,7 +385,7 @@ fn patch(state: &mut State) {
             let ours = targets[slot.name];
             // Bound to the global definition, or not bound yet (a lazy stub of the object's
             // own PLT); anything else is the library's own choice, left alone.
-            if old != real(slot.name) && !obj.contains(old) {
+            if !is_real(slot.name, old) && !obj.contains(old) {
                 continue;
             }
             // SAFETY: the slot's symbol has the signature of our wrapper of that name; writes
