@@ -15,7 +15,7 @@
 //! sentinel `base_frame` that ends every thread's chain (3.15 has no owner 4).
 
 use super::debug_offsets::Shape;
-use super::{AttrLayout, CurrentFrame, GilLayout, Layout, LongLayout, ManagedDict};
+use super::{AttrLayout, GilLayout, Layout};
 
 /// This version's `_Py_DebugOffsets`.
 pub static VERSION: Shape = Shape {
@@ -51,8 +51,10 @@ const FIELDS: [&str; 110] = [
     "debugger_support.eval_breaker", "debugger_support.remote_debugger_support", "debugger_support.remote_debugging_enabled", "debugger_support.debugger_pending_call", "debugger_support.debugger_script_path", "debugger_support.debugger_script_path_size",
 ];
 
-/// The layout measured on this version's headers (see the module documentation).
+/// The layout measured on this version's headers (see the module documentation): what
+/// changed since 3.14.
 pub fn table() -> Layout {
+    let t = super::v3_14::table();
     Layout {
         runtime_interpreters_head: 936,
         gil: GilLayout::InterpInline {
@@ -62,57 +64,16 @@ pub fn table() -> Layout {
         interp_next: 7264,
         interp_id: 7272,
         interp_threads_head: 7336,
-        tstate_next: 8,
-        tstate_interp: 16,
-        tstate_frame: CurrentFrame::Direct { current_frame: 72 },
         tstate_thread_id: 176,
         tstate_native_thread_id: 184,
         tstate_datastack_chunk: 256,
         tstate_datastack_top: 264,
-        frame_code: 0,
-        frame_previous: 8,
-        frame_instr: 56,
-        frame_owner: 74,
-        frame_size: 88,
-        frame_owner_shim: Some(3),
+        // 3 (FRAME_OWNED_BY_INTERPRETER) is the last owner again.
         frame_owner_max: 3,
-        stackref_tag_bits: 3,
-        code_flags: 48,
-        code_firstlineno: 68,
-        code_filename: 112,
-        code_name: 120,
-        code_qualname: 128,
-        code_linetable: 136,
-        code_adaptive: 208,
-        object_type: 8,
-        type_name: 24,
-        unicode_length: 16,
-        unicode_state: 32,
-        unicode_ascii_size: 40,
-        unicode_compact_size: 56,
-        bytes_size: 16,
-        bytes_sval: 32,
-        long: LongLayout::LvTag {
-            lv_tag: 16,
-            ob_digit: 24,
-        },
-        chunk_previous: 0,
-        chunk_size: 8,
-        chunk_top: 16,
-        chunk_data: 24,
         attrs: AttrLayout {
-            managed: ManagedDict::Inline {
-                type_flags: 168,
-                type_basicsize: 32,
-            },
-            frame_localsplus: 80,
             heaptype_cached_keys: 888,
-            dict_ma_keys: 32,
-            dict_ma_values: 40,
-            keys_log2_index_bytes: 9,
-            keys_kind: 10,
-            keys_nentries: 24,
-            keys_indices: 32,
+            ..t.attrs
         },
+        ..t
     }
 }
