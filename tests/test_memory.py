@@ -204,14 +204,15 @@ def test_api_traced_memory_and_top():
         pyrometer.profile(mode="sample").traced_memory()
 
 
-def test_api_session_in_a_worker_thread_names_threads_right(tmp_path):
+@pytest.mark.parametrize("mode", ["memory", "trace"])
+def test_api_session_in_a_worker_thread_names_threads_right(tmp_path, mode):
     """A session started on another thread than the main one (here one `threading` does not
     know): that thread is not labelled the main thread."""
     done = threading.Event()
     sessions = []
 
     def work():
-        with pyrometer.profile(mode="memory", sample_interval="exact") as session:
+        with pyrometer.profile(mode=mode) as session:
             block = bytearray(8 * MiB)
             del block
         sessions.append(session)

@@ -39,40 +39,23 @@ pub(crate) fn find_thread_object(gil: &Gil, ident: u64) -> *mut PyObject {
 
 /// The name of a thread: from its `threading.Thread` object's `_name` (a plain attribute, so no
 /// Python code runs), or made up from its ident.
-pub(crate) fn thread_name(gil: &Gil, thread: *mut PyObject, ident: u64, main_ident: u64) -> String {
+pub(crate) fn thread_name(gil: &Gil, thread: *mut PyObject, ident: u64, is_main: bool) -> String {
     if !thread.is_null()
         && let Some(name) = py::attr_string(gil, thread, "_name")
     {
         return name;
     }
-    if ident == main_ident {
+    if is_main {
         "MainThread".into()
     } else {
         format!("Thread-{ident}")
     }
 }
 
-pub(crate) fn main_thread_ident(gil: &Gil) -> u64 {
-    let Some(threading) = py::imported(gil, "threading") else {
-        return main_ident_without_threading(gil);
-    };
-    let Ok(main) = py::getattr(gil, threading.as_ptr(), "_main_thread") else {
-        return 0;
-    };
-    py::attr_i64(gil, main.as_ptr(), "_ident").unwrap_or(0) as u64
-}
-
-/// Without `threading`, the main thread is the one `_thread._get_main_thread_ident` (3.12+)
-/// names, or else the one taking the snapshot (atexit and `pyrometer run` run there).
-fn main_ident_without_threading(gil: &Gil) -> u64 {
-    if let Ok(thread) = py::import(gil, "_thread")
-        && let Ok(ident) = py::call_method(gil, thread.as_ptr(), "_get_main_thread_ident", &[])
-        && let Some(v) = py::as_i64(ident.as_ptr())
-    {
-        return v as u64;
-    }
-    // SAFETY: a plain query of the calling thread.
-    unsafe { PyThread_get_thread_ident() as u64 }
+/// Whether the thread with native id `native_id` is the process's main thread (whose id is
+/// the process id), whichever thread asks.
+pub(crate) fn is_main_thread(native_id: u64) -> bool {
+    native_id == std::process::id() as u64
 }
 
 /// Builds the profile from the state. With `live`, the trees are copied and their open calls
@@ -90,7 +73,6 @@ pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profi
     b.declare(Metric::Calls);
     b.declare(Metric::SelfTime);
     let process = b.process(std::process::id(), None, Vec::new());
-    let main_ident = main_thread_ident(gil);
 
     let mut frames: FxHashMap<usize, FrameId> = FxHashMap::default();
     let mut taken: FxHashSet<FrameId> = FxHashSet::default();
@@ -113,14 +95,9 @@ pub(crate) fn build(gil: &Gil, state: &mut State, now: u64, live: bool) -> Profi
         if tree.nodes.len() <= 1 {
             continue;
         }
-        let name = thread_name(gil, record.thread, record.ident, main_ident);
-        let thread = b.thread(
-            process,
-            record.ident,
-            record.native_id,
-            &name,
-            record.ident == main_ident,
-        );
+        let is_main = is_main_thread(record.native_id);
+        let name = thread_name(gil, record.thread, record.ident, is_main);
+        let thread = b.thread(process, record.ident, record.native_id, &name, is_main);
         // Nodes are created after their parents, so one pass in index order maps them all.
         let mut stacks: Vec<Option<StackId>> = vec![None; tree.nodes.len()];
         for (i, node) in tree.nodes.iter().enumerate().skip(1) {

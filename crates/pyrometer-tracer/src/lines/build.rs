@@ -8,7 +8,7 @@ use pyrometer_profile::{Counter, FrameId, FrameKind, Meta, Metric, Mode, Profile
 use super::LinesState;
 use crate::names;
 use crate::py::{self, Gil};
-use crate::snapshot::{find_thread_object, main_thread_ident, thread_name};
+use crate::snapshot::{find_thread_object, is_main_thread, thread_name};
 
 pub(super) fn build(gil: &Gil, state: &mut LinesState) -> Profile {
     let ns_per_tick = state.calibration.ns_per_tick();
@@ -23,7 +23,6 @@ pub(super) fn build(gil: &Gil, state: &mut LinesState) -> Profile {
     b.declare(Metric::LineHits);
     b.declare(Metric::SelfTime);
     let process = b.process(std::process::id(), None, Vec::new());
-    let main_ident = main_thread_ident(gil);
 
     let mut frames: Vec<Option<FrameId>> = vec![None; state.codes.len()];
     let mut used = vec![false; state.codes.len()];
@@ -36,14 +35,9 @@ pub(super) fn build(gil: &Gil, state: &mut LinesState) -> Profile {
         if record.counters.iter().all(|c| c.hits == 0 && c.ticks == 0) {
             continue;
         }
-        let name = thread_name(gil, record.thread, record.ident, main_ident);
-        let thread = b.thread(
-            process,
-            record.ident,
-            record.native_id,
-            &name,
-            record.ident == main_ident,
-        );
+        let is_main = is_main_thread(record.native_id);
+        let name = thread_name(gil, record.thread, record.ident, is_main);
+        let thread = b.thread(process, record.ident, record.native_id, &name, is_main);
         for (slot, c) in record.counters.iter().enumerate() {
             if c.hits == 0 && c.ticks == 0 {
                 continue;
