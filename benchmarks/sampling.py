@@ -1,5 +1,12 @@
-"""Sampling cost: pyperformance workloads run bare, under `pyrometer run` (sampling, the
-default) and under `py-spy record --nonblocking`, at 100 Hz, 1 kHz and 10 kHz, interleaved.
+"""Sampling cost: pyperformance workloads run bare and under each sampler, at 100 Hz, 1 kHz
+and 10 kHz, interleaved. The samplers (`--tools`, default: every one that can run here):
+- `pyrometer`: `pyrometer run` (sampling, the default mode: every thread, CPU state read);
+- `py-spy`: `py-spy record --nonblocking`, raw (collapsed) output;
+- `profiling.sampling`: the standard library's sampler (3.15+),
+  `python -m profiling.sampling run -a --mode cpu --collapsed`: every thread and the CPU state,
+  as pyrometer's default does;
+- `profiling.sampling-wall`: the same with its defaults (main thread only, wall mode: no
+  per-thread state read), `--collapsed`.
 
 Three figures per tool and rate:
 - the program's slowdown: the workload's own time (measured inside it by the pyperf stand-in in
@@ -12,14 +19,22 @@ Three figures per tool and rate:
   what the tool costs around a program that only sleeps (start-up, shut-down), divided by the
   difference in the samples the tool says it took.
 
+The table also gives each tool's error rate: the share of thread stacks it failed to read
+(pyrometer's `dropped`, py-spy's `Errors:`, the standard library's `Error rate:`). A tool that
+cannot run on this interpreter (py-spy on a version it does not know) is left out, with the
+line of its output that says why.
+
 Run with the interpreter under test, with pyrometer, pyperformance and py-spy installed in it:
 
-    python benchmarks/sampling.py [--runs 3] [--target 1.0] [--rates 100,1000,10000] [--out FILE.md]
+    python benchmarks/sampling.py [--runs 3] [--target 1.0] [--rates 100,1000,10000] [--tools …] [--out FILE.md]
+
+Attribution error on programs with a known split is `sampling_accuracy.py`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
@@ -34,33 +49,56 @@ import tempfile
 import time
 from pathlib import Path
 
+from memory import last_word
 from overhead import SHIM, benchmarks_dir, emit, work_times
 
 WORKLOADS = ["richards", "go", "raytrace", "deltablue", "chaos", "nbody", "json_dumps", "pyflate"]
+
+
+def py_spy_path() -> str | None:
+    # The interpreter's own py-spy first: a pyenv shim on PATH may point at another version's.
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else shutil.which("py-spy")
+
+
+def pyrometer_path() -> Path:
+    return Path(sys.executable).parent / "pyrometer"
+
+
+# The standard library's sampler (3.15+) as each variant runs it: the same job as pyrometer's
+# default (every thread, the CPU state of each), and its own defaults.
+STDLIB_ARGS = {"profiling.sampling": ["-a", "--mode", "cpu"], "profiling.sampling-wall": []}
+TOOLS = ["pyrometer", "py-spy", *STDLIB_ARGS]
+
+
+def unavailable(tool: str) -> str | None:
+    """Why `tool` cannot run with this interpreter, or None."""
+    if tool == "pyrometer":
+        return None if pyrometer_path().exists() else "pyrometer is not installed in this interpreter"
+    if tool == "py-spy":
+        return None if py_spy_path() else "py-spy is not installed (pip install py-spy)"
+    if tool in STDLIB_ARGS:
+        found = importlib.util.find_spec("profiling") and importlib.util.find_spec("profiling.sampling")
+        return None if found else f"no profiling.sampling in Python {platform.python_version()} (3.15+)"
+    return f"unknown tool {tool!r} (known: {', '.join(TOOLS)})"
 
 
 def tool_command(tool: str, rate: int, script: Path, out_dir: Path) -> list[str]:
     if tool == "bare":
         return [sys.executable, str(script)]
     if tool == "pyrometer":
-        exe = Path(sys.executable).parent / "pyrometer"
-        return [str(exe), "run", "-q", "--no-advice", "--rate", str(rate), "-o", str(out_dir / "out.pyro"), str(script)]
-    # The interpreter's own py-spy first: a pyenv shim on PATH may point at another version's.
-    beside = Path(sys.executable).parent / "py-spy"
-    py_spy = str(beside) if beside.exists() else shutil.which("py-spy") or "py-spy"
+        return [
+            *[str(pyrometer_path()), "run", "-q", "--no-advice", "--rate", str(rate)],
+            *["-o", str(out_dir / "out.pyro"), str(script)],
+        ]
+    if tool in STDLIB_ARGS:
+        return [
+            *[sys.executable, "-m", "profiling.sampling", "run", "-r", str(rate), *STDLIB_ARGS[tool]],
+            *["--collapsed", "-o", str(out_dir / "out.collapsed"), str(script)],
+        ]
     return [
-        py_spy,
-        "record",
-        "--nonblocking",
-        "--rate",
-        str(rate),
-        "--format",
-        "raw",
-        "-o",
-        str(out_dir / "out.txt"),
-        "--",
-        sys.executable,
-        str(script),
+        *[py_spy_path() or "py-spy", "record", "--nonblocking", "--rate", str(rate)],
+        *["--format", "raw", "-o", str(out_dir / "out.txt"), "--", sys.executable, str(script)],
     ]
 
 
@@ -69,20 +107,33 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def samples_taken(tool: str, out_dir: Path, said: str) -> int | None:
+def samples_taken(tool: str, out_dir: Path, said: str) -> tuple[int | None, float | None]:
+    """(samples the tool says it took, the percentage of thread stacks it failed to read)."""
     if tool == "pyrometer":
         view = subprocess.run(
-            [str(Path(sys.executable).parent / "pyrometer"), "view", str(out_dir / "out.pyro"), "--format", "json"],
+            [str(pyrometer_path()), "view", str(out_dir / "out.pyro"), "--format", "json"],
             capture_output=True,
             text=True,
             check=True,
         )
         counters = {c["name"]: c["value"] for c in json.loads(view.stdout)["profile"]["meta"]["counters"]}
-        return counters.get("samples")
+        read = counters.get("thread_samples", 0) + counters.get("dropped", 0)
+        return counters.get("samples"), (100.0 * counters.get("dropped", 0) / read if read else None)
     if tool == "py-spy":
-        found = re.search(r"Samples: (\d+)", said)
-        return int(found.group(1)) if found else None
-    return None
+        found = re.search(r"Samples: (\d+)(?:\s+Errors: (\d+))?", said)
+        if not found:
+            return None, None
+        samples = int(found.group(1))
+        errors = int(found.group(2)) if found.group(2) else None
+        return samples, (100.0 * errors / samples if errors is not None and samples else None)
+    if tool in STDLIB_ARGS:
+        # "Captured N samples in T seconds" counts every attempt, failed ones included, like
+        # pyrometer's ticks; "Error rate: X" is the percentage of those that failed.
+        found = re.search(r"Captured ([\d,.]+) samples?", said)
+        rate = re.search(r"Error rate: ([\d.]+)", said)
+        samples = int(re.sub(r"\D", "", found.group(1))) if found else None
+        return samples, (float(rate.group(1)) if rate else None)
+    return None, None
 
 
 def run_once(tool: str, rate: int, script: Path, loops: int, out_dir: Path) -> dict:
@@ -101,16 +152,18 @@ def run_once(tool: str, rate: int, script: Path, loops: int, out_dir: Path) -> d
     )
     wall = time.perf_counter() - start
     tree_cpu = children_cpu() - before
-    if proc.returncode != 0:
-        raise RuntimeError(f"{tool} {script.parent.name} failed:\n{proc.stderr[-2000:]}")
+    if proc.returncode != 0 or not times.exists():
+        raise RuntimeError(f"{tool} on {script.parent.name}: exit status {proc.returncode}: {last_word(proc)}")
     work, program_cpu, work_cpu = work_times(times)
+    samples, errors = samples_taken(tool, out_dir, proc.stdout + proc.stderr)
     return {
         "work": work,
         "work_cpu": work_cpu,
         "wall": wall,
         "tree_cpu": tree_cpu,
         "program_cpu": program_cpu,
-        "samples": samples_taken(tool, out_dir, proc.stdout + proc.stderr),
+        "samples": samples,
+        "errors": errors,
     }
 
 
@@ -136,18 +189,36 @@ def main() -> None:
     parser.add_argument("--target", type=float, default=1.0, help="seconds a bare run should take")
     parser.add_argument("--rates", default="100,1000,10000")
     parser.add_argument("--only", help="comma-separated workloads")
+    parser.add_argument("--tools", help=f"comma-separated samplers (default: those of {', '.join(TOOLS)} found)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     workloads = args.only.split(",") if args.only else WORKLOADS
-    tools = ["pyrometer", "py-spy"]
-    if not (shutil.which("py-spy") or (Path(sys.executable).parent / "py-spy").exists()):
-        sys.exit("py-spy is not installed (pip install py-spy)")
+    asked = args.tools.split(",") if args.tools else TOOLS
+    left_out: dict[str, str] = {}
+    for tool in asked:
+        why = unavailable(tool)
+        if why and (args.tools or tool == "pyrometer"):
+            sys.exit(why)
+        if why:
+            left_out[tool] = why
+    tools = [t for t in asked if t not in left_out]
     benchmarks = benchmarks_dir()
+    load_start = os.getloadavg()
     results: dict[tuple[str, int], dict[str, list]] = {}
     with tempfile.TemporaryDirectory(prefix="pyrometer-sampling-") as tmp:
         out_dir = Path(tmp)
-        base = {(t, r): launcher_run(t, r, out_dir) for t in tools for r in rates}
+        base = {}
+        for tool in list(tools):
+            try:
+                for r in rates:
+                    base[(tool, r)] = launcher_run(tool, r, out_dir)
+            except RuntimeError as e:  # e.g. py-spy on a Python it does not know
+                print(f"{tool} left out: {e}", file=sys.stderr)
+                left_out[tool] = str(e)
+                tools.remove(tool)
+        if not tools:
+            sys.exit("no sampler could run")
         for name in workloads:
             script = benchmarks / f"bm_{name}" / "run_benchmark.py"
             one = run_once("bare", 0, script, 1, out_dir)["work"]
@@ -167,6 +238,7 @@ def main() -> None:
                     cpu = statistics.median(x["work_cpu"] for x in results[(tool, rate)][name])
                     line.append(f"{tool}@{rate} {work / bare:.3f}x/{cpu / bare_cpu:.3f}x")
             print("  ".join(line), flush=True)
+    load_end = os.getloadavg()
 
     def slowdown(tool: str, rate: int, key: str = "work") -> tuple[float, float]:
         ratios = []
@@ -188,14 +260,18 @@ def main() -> None:
                     achieved.append(x["samples"] / x["wall"])
         return (statistics.median(costs) if costs else None), (statistics.median(achieved) if achieved else 0.0)
 
+    def error_rate(tool: str, rate: int) -> str:
+        rates_seen = [x["errors"] for runs in results[(tool, rate)].values() for x in runs if x["errors"] is not None]
+        return f"{statistics.median(rates_seen):.2f}%" if rates_seen else "n/a"
+
     lines = [
         f"Sampling cost on CPython {platform.python_version()} ({platform.machine()}, {os.cpu_count()} CPUs), "
         f"{args.runs} interleaved runs of {', '.join(workloads)}; py-spy with --nonblocking; "
-        f"load average at the end {os.getloadavg()[0]:.1f}.",
+        f"load average (1 min) {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end.",
         "",
         "| tool | rate asked | slowdown, wall (median / worst) | slowdown, CPU (median / worst) "
-        "| samples/s achieved | sampler CPU per sample |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| samples/s achieved | sampler CPU per sample | stacks failed |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for rate in rates:
         for tool in tools:
@@ -205,8 +281,10 @@ def main() -> None:
             cost_text = f"{cost:.0f} µs" if cost is not None else "n/a"
             lines.append(
                 f"| {tool} | {rate} Hz | {med:.3f}x / {worst:.3f}x | {cpu_med:.3f}x / {cpu_worst:.3f}x "
-                f"| {achieved:.0f} | {cost_text} |"
+                f"| {achieved:.0f} | {cost_text} | {error_rate(tool, rate)} |"
             )
+    if left_out:
+        lines += ["", "Left out:", ""] + [f"- {t}: {why}".replace("|", "/") for t, why in left_out.items()]
     emit("\n".join(lines), args.out)
 
 
