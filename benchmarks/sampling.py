@@ -11,9 +11,10 @@ and 10 kHz, interleaved. The samplers (`--tools`, default: every one that can ru
 Three figures per tool and rate:
 - the program's slowdown: the workload's own time (measured inside it by the pyperf stand-in in
   tests/pyperf_shim) against the bare run's, medians over the runs;
-- the same for the workload's CPU time: what reading the program's memory costs it (caches,
-  page-table locks) without the wait for a CPU that a sampler competing for a core adds. On a
-  busy machine the wall figure is mostly the machine's noise and this one is the signal;
+- the same for the workload's CPU time: what sampling costs the program's own execution
+  (caches and TLBs refilled after a sampler's wake-up preempts it on a shared core, page-table
+  locks) without the wait for a CPU that a sampler competing for a core adds. On a busy machine
+  the wall figure is mostly the machine's noise and this one is the signal;
 - the sampler's CPU per sample: the CPU time of the whole process tree (from the kernel's
   accounting of finished children) minus the program's own CPU time (measured inside it), less
   what the tool costs around a program that only sleeps (start-up, shut-down), divided by the
