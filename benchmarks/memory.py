@@ -210,13 +210,12 @@ def main() -> None:
     def gmean(values: list[float]) -> float:
         return math.exp(sum(math.log(v) for v in values) / len(values))
 
+    versions = [f"{t} {tool_version(t)}" for t in ("memray", "scalene") if any(s.startswith(t) for s in tools)]
     lines = [
         f"Memory profiling overhead on CPython {platform.python_version()} ({platform.machine()}, "
         f"{os.cpu_count()} CPUs), {args.runs} interleaved runs each, medians; slowdown = time / bare time.",
-        f"Load average (1 min) {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end. "
-        + "Tool versions: "
-        + ", ".join(f"{t} {tool_version(t)}" for t in ("memray", "scalene") if any(s.startswith(t) for s in tools))
-        + ".",
+        f"Load average (1 min) {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end."
+        + (f" Tool versions: {', '.join(versions)}." if versions else ""),
         "",
         "| workload | bare (s) | " + " | ".join(shown) + " | pyrometer MB/min |",
         "|---|---:|" + "---:|" * (len(shown) + 1),
