@@ -267,8 +267,9 @@ def main() -> None:
 
     lines = [
         f"Sampling cost on CPython {platform.python_version()} ({platform.machine()}, {os.cpu_count()} CPUs), "
-        f"{args.runs} interleaved runs of {', '.join(workloads)}; py-spy with --nonblocking; "
-        f"load average (1 min) {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end.",
+        f"{args.runs} interleaved runs of {', '.join(workloads)}"
+        + ("; py-spy with --nonblocking" if "py-spy" in tools else "")
+        + f"; load average (1 min) {load_start[0]:.1f} at the start, {load_end[0]:.1f} at the end.",
         "",
         "| tool | rate asked | slowdown, wall (median / worst) | slowdown, CPU (median / worst) "
         "| samples/s achieved | sampler CPU per sample | stacks failed |",
