@@ -69,23 +69,118 @@ type ReallocArray = unsafe extern "C" fn(*mut c_void, usize, usize) -> *mut c_vo
 type Dlopen = unsafe extern "C" fn(*const c_char, c_int) -> *mut c_void;
 type Dlsym = unsafe extern "C" fn(*mut c_void, *const c_char) -> *mut c_void;
 
+/// The real functions, as the wrappers call them. Those every C library has are plain function
+/// pointers (a table exists only once all of them were found); the optional ones are `Option`s,
+/// so no wrapper can call through a null pointer, and one whose function is missing fails as
+/// that function fails when memory runs out.
+#[derive(Clone, Copy)]
+struct Calls {
+    malloc: Malloc,
+    calloc: Calloc,
+    realloc: Realloc,
+    free: Free,
+    posix_memalign: Option<PosixMemalign>,
+    aligned_alloc: Option<Aligned>,
+    memalign: Option<Aligned>,
+    valloc: Option<Malloc>,
+    pvalloc: Option<Malloc>,
+    reallocarray: Option<ReallocArray>,
+    dlopen: Dlopen,
+    dlsym: Dlsym,
+}
+
+/// What the wrappers call before the table is known (never, since nothing is patched before;
+/// but a wrapper then still reaches an allocator): this module's own bindings of the functions,
+/// the global definitions, as this module is never patched.
+static OWN: Calls = Calls {
+    malloc: libc::malloc,
+    calloc: libc::calloc,
+    realloc: libc::realloc,
+    free: libc::free,
+    posix_memalign: None,
+    aligned_alloc: None,
+    memalign: None,
+    valloc: None,
+    pvalloc: None,
+    reallocarray: None,
+    dlopen: libc::dlopen,
+    dlsym: libc::dlsym,
+};
+
 /// The real functions: the global definitions, as the unpatched objects bind them.
 struct Real {
-    /// What the objects' slots hold: the definition their calls bind to.
+    /// What the objects' slots hold: the definition their calls bind to; 0 when not found.
     addr: [usize; NAMES.len()],
     /// The function's address as `dlsym(RTLD_DEFAULT)` gives it: the definition, or, when a
     /// non-PIE main program takes the function's address (Debian's static interpreters do,
     /// for `malloc`), the program's own PLT entry, which stands for the function everywhere
     /// an address is compared but which calls do not bind to.
     canonical: [usize; NAMES.len()],
+    calls: Calls,
+}
+
+/// The names every C library defines; the others are optional.
+const REQUIRED: [usize; 6] = [0, 1, 2, 3, DLOPEN, DLSYM];
+
+impl Real {
+    /// The table of the definitions found (`addr`, `canonical`: 0 where not found), or why
+    /// there is none (a required function is missing).
+    fn new(addr: [usize; NAMES.len()], canonical: [usize; NAMES.len()]) -> Result<Real, String> {
+        if let Some(&k) = REQUIRED.iter().find(|&&k| addr[k] == 0) {
+            return Err(format!("{} was not found", NAMES[k]));
+        }
+        /// # Safety
+        /// `a` is 0 or the address of a function of C signature `F`.
+        unsafe fn typed<F: Copy>(a: usize) -> Option<F> {
+            debug_assert_eq!(std::mem::size_of::<F>(), std::mem::size_of::<usize>());
+            // SAFETY: a non-zero address of a function whose signature is `F` (the caller's
+            // guarantee); `F` is a function pointer type, the size of a word.
+            (a != 0).then(|| unsafe { std::mem::transmute_copy::<usize, F>(&a) })
+        }
+        // SAFETY: each address is 0 or the global definition of NAMES[k], whose C signature is
+        // the type it is read as; the required ones are non-zero (checked above).
+        let calls = unsafe {
+            Calls {
+                malloc: typed(addr[0]).unwrap_or(OWN.malloc),
+                calloc: typed(addr[1]).unwrap_or(OWN.calloc),
+                realloc: typed(addr[2]).unwrap_or(OWN.realloc),
+                free: typed(addr[3]).unwrap_or(OWN.free),
+                posix_memalign: typed(addr[4]),
+                aligned_alloc: typed(addr[5]),
+                memalign: typed(addr[6]),
+                valloc: typed(addr[7]),
+                pvalloc: typed(addr[8]),
+                reallocarray: typed(addr[9]),
+                dlopen: typed(addr[DLOPEN]).unwrap_or(OWN.dlopen),
+                dlsym: typed(addr[DLSYM]).unwrap_or(OWN.dlsym),
+            }
+        };
+        Ok(Real {
+            addr,
+            canonical,
+            calls,
+        })
+    }
+
+    /// The wrapper that stands for function `k`: only for a function that was found.
+    fn wrapper(&self, k: usize) -> Option<usize> {
+        (self.addr[k] != 0).then(|| wrappers()[k])
+    }
 }
 
 static REAL: OnceLock<Real> = OnceLock::new();
 
+/// The functions the wrappers call.
 #[inline(always)]
-fn real(k: usize) -> usize {
-    // Set before any slot is patched, so before any wrapper can run.
-    REAL.get().map_or(0, |r| r.addr[k])
+fn calls() -> &'static Calls {
+    REAL.get().map_or(&OWN, |r| &r.calls)
+}
+
+/// How an allocating function whose definition is missing fails: as on exhausted memory.
+fn no_memory() -> *mut c_void {
+    // SAFETY: errno is the calling thread's.
+    unsafe { *libc::__errno_location() = libc::ENOMEM };
+    std::ptr::null_mut()
 }
 
 /// Whether `addr` is function `k` (its definition or its canonical address).
@@ -140,41 +235,29 @@ fn find_real() -> Result<Real, String> {
             _ => canonical[k],
         };
     }
-    for k in [0, 1, 2, 3, DLOPEN, DLSYM] {
-        if addr[k] == 0 {
-            return Err(format!("{} was not found", NAMES[k]));
-        }
-    }
-    Ok(Real { addr, canonical })
+    Real::new(addr, canonical)
 }
 
 // ---- the wrappers ---------------------------------------------------------------------------
 //
-// Each calls the real function through `real(k)`, which is never 0 for a slot we patched: a
-// name whose real function was not found is never patched.
-
-macro_rules! real_fn {
-    ($k:expr, $t:ty) => {{
-        // SAFETY: `real(k)` is the address of the global definition of NAMES[k], whose C
-        // signature is `$t`.
-        unsafe { std::mem::transmute::<usize, $t>(real($k)) }
-    }};
-}
+// Each calls the real function from `calls()`: a function pointer that cannot be null. An
+// optional function that was not found has no wrapper handed out (`Real::wrapper`), and its
+// wrapper, if reached all the same, fails as the function does when memory runs out.
 
 unsafe extern "C" fn w_malloc(size: usize) -> *mut c_void {
-    let f = real_fn!(0, Malloc);
+    let f = calls().malloc;
     // SAFETY: forwarding the caller's arguments to the real function.
     hooks::allocate_native(size, || unsafe { f(size) })
 }
 
 unsafe extern "C" fn w_calloc(n: usize, size: usize) -> *mut c_void {
-    let f = real_fn!(1, Calloc);
+    let f = calls().calloc;
     // SAFETY: as in `w_malloc`.
     hooks::allocate_native(n.saturating_mul(size), || unsafe { f(n, size) })
 }
 
 unsafe extern "C" fn w_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
-    let f = real_fn!(2, Realloc);
+    let f = calls().realloc;
     // The old block ends here (as in the PyMem realloc wrapper).
     hooks::forget(ptr);
     // SAFETY: as in `w_malloc`.
@@ -182,14 +265,16 @@ unsafe extern "C" fn w_realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
 }
 
 unsafe extern "C" fn w_free(ptr: *mut c_void) {
-    let f = real_fn!(3, Free);
+    let f = calls().free;
     hooks::forget(ptr);
     // SAFETY: as in `w_malloc`.
     unsafe { f(ptr) }
 }
 
 unsafe extern "C" fn w_posix_memalign(out: *mut *mut c_void, align: usize, size: usize) -> c_int {
-    let f = real_fn!(4, PosixMemalign);
+    let Some(f) = calls().posix_memalign else {
+        return libc::ENOMEM;
+    };
     let mut rc = 0;
     hooks::allocate_native(size, || {
         // SAFETY: as in `w_malloc`; `out` is the caller's, written by the real function on
@@ -206,38 +291,49 @@ unsafe extern "C" fn w_posix_memalign(out: *mut *mut c_void, align: usize, size:
 }
 
 unsafe extern "C" fn w_aligned_alloc(align: usize, size: usize) -> *mut c_void {
-    let f = real_fn!(5, Aligned);
+    let Some(f) = calls().aligned_alloc else {
+        return no_memory();
+    };
     // SAFETY: as in `w_malloc`.
     hooks::allocate_native(size, || unsafe { f(align, size) })
 }
 
 unsafe extern "C" fn w_memalign(align: usize, size: usize) -> *mut c_void {
-    let f = real_fn!(6, Aligned);
+    let Some(f) = calls().memalign else {
+        return no_memory();
+    };
     // SAFETY: as in `w_malloc`.
     hooks::allocate_native(size, || unsafe { f(align, size) })
 }
 
 unsafe extern "C" fn w_valloc(size: usize) -> *mut c_void {
-    let f = real_fn!(7, Malloc);
+    let Some(f) = calls().valloc else {
+        return no_memory();
+    };
     // SAFETY: as in `w_malloc`.
     hooks::allocate_native(size, || unsafe { f(size) })
 }
 
 unsafe extern "C" fn w_pvalloc(size: usize) -> *mut c_void {
-    let f = real_fn!(8, Malloc);
+    let Some(f) = calls().pvalloc else {
+        return no_memory();
+    };
     // SAFETY: as in `w_malloc`.
     hooks::allocate_native(size, || unsafe { f(size) })
 }
 
 unsafe extern "C" fn w_reallocarray(ptr: *mut c_void, n: usize, size: usize) -> *mut c_void {
-    let f = real_fn!(9, ReallocArray);
+    let Some(f) = calls().reallocarray else {
+        // The old block stays the caller's, as when the real function fails.
+        return no_memory();
+    };
     hooks::forget(ptr);
     // SAFETY: as in `w_malloc`.
     hooks::allocate_native(n.saturating_mul(size), || unsafe { f(ptr, n, size) })
 }
 
 unsafe extern "C" fn w_dlopen(file: *const c_char, flags: c_int) -> *mut c_void {
-    let f = real_fn!(DLOPEN, Dlopen);
+    let f = calls().dlopen;
     // SAFETY: as in `w_malloc`.
     let handle = unsafe { f(file, flags) };
     if !handle.is_null() {
@@ -248,11 +344,13 @@ unsafe extern "C" fn w_dlopen(file: *const c_char, flags: c_int) -> *mut c_void 
 }
 
 unsafe extern "C" fn w_dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void {
-    let f = real_fn!(DLSYM, Dlsym);
+    let f = calls().dlsym;
     // SAFETY: as in `w_malloc`.
     let found = unsafe { f(handle, symbol) } as usize;
-    if let Some(k) = (0..ALLOCATORS).find(|&k| is_real(k, found)) {
-        return wrappers()[k] as *mut c_void;
+    if let Some(k) = (0..ALLOCATORS).find(|&k| is_real(k, found))
+        && let Some(wrapper) = REAL.get().and_then(|r| r.wrapper(k))
+    {
+        return wrapper as *mut c_void;
     }
     found as *mut c_void
 }
@@ -351,7 +449,7 @@ static ATFORK: AtomicBool = AtomicBool::new(false);
 
 /// Patches the objects not looked at yet. Under the state lock.
 fn patch(state: &mut State) {
-    let targets = wrappers();
+    let Some(real) = REAL.get() else { return };
     let objects = elf::loaded_objects();
     // Objects closed since the last look are forgotten: their slots are gone, and a library
     // opened again (perhaps at the same address) is patched afresh.
@@ -377,12 +475,14 @@ fn patch(state: &mut State) {
         let slots = unsafe { elf::slots(&obj, &NAMES) };
         let mut done = Vec::new();
         for slot in slots {
-            if !wanted(kind, slot.name) || real(slot.name) == 0 {
+            if !wanted(kind, slot.name) {
                 continue;
             }
+            let Some(ours) = real.wrapper(slot.name) else {
+                continue;
+            };
             // SAFETY: a GOT slot of a loaded object.
             let old = unsafe { elf::read(slot.addr) };
-            let ours = targets[slot.name];
             // Bound to the global definition, or not bound yet (a lazy stub of the object's
             // own PLT); anything else is the library's own choice, left alone.
             if !is_real(slot.name, old) && !obj.contains(old) {
@@ -509,6 +609,52 @@ mod tests {
                 .any(|s| NAMES[s.name] == "malloc" || NAMES[s.name] == "free")
         );
         assert!(wraps("malloc") && !wraps("mmap"));
+    }
+
+    #[test]
+    fn a_function_not_found_is_never_called_through_null() {
+        let mut addr = [0usize; NAMES.len()];
+        addr[0] = libc::malloc as *const () as usize;
+        addr[1] = libc::calloc as *const () as usize;
+        addr[2] = libc::realloc as *const () as usize;
+        addr[3] = libc::free as *const () as usize;
+        addr[4] = libc::posix_memalign as *const () as usize;
+        addr[DLOPEN] = libc::dlopen as *const () as usize;
+        addr[DLSYM] = libc::dlsym as *const () as usize;
+        let Ok(real) = Real::new(addr, addr) else {
+            panic!("every required function is there");
+        };
+        // Found: a wrapper is handed out. Not found: none, for a slot or for dlsym.
+        assert_eq!(real.wrapper(4), Some(wrappers()[4]));
+        for (k, name) in NAMES.iter().enumerate().take(ALLOCATORS).skip(5) {
+            assert!(real.wrapper(k).is_none(), "{name}");
+        }
+        assert!(real.calls.pvalloc.is_none() && real.calls.posix_memalign.is_some());
+        let mut out = std::ptr::null_mut();
+        let posix_memalign = real.calls.posix_memalign.unwrap();
+        // SAFETY: the real posix_memalign, with a valid out pointer; freed just after.
+        assert_eq!(unsafe { posix_memalign(&mut out, 64, 100) }, 0);
+        // SAFETY: allocated just now.
+        unsafe { libc::free(out) };
+        // A required function missing: no table at all, so no wrapper.
+        let mut missing = addr;
+        missing[DLSYM] = 0;
+        assert!(Real::new(missing, missing).is_err_and(|e| e.contains("dlsym")));
+        // Reached with no table (nothing patched in this test binary), the wrappers of the
+        // optional functions fail as on exhausted memory, and the others still allocate.
+        assert!(REAL.get().is_none());
+        // SAFETY: the wrappers' C contracts; every block allocated is freed.
+        unsafe {
+            assert!(w_pvalloc(64).is_null());
+            assert!(w_valloc(64).is_null());
+            assert!(w_memalign(64, 64).is_null());
+            assert!(w_aligned_alloc(64, 64).is_null());
+            assert!(w_reallocarray(std::ptr::null_mut(), 2, 8).is_null());
+            assert_eq!(w_posix_memalign(&mut out, 64, 64), libc::ENOMEM);
+            let p = w_malloc(64);
+            assert!(!p.is_null());
+            w_free(w_realloc(p, 128));
+        }
     }
 
     #[test]
