@@ -7,6 +7,7 @@
 //! x86-64 and AArch64 psABI ones.
 
 use std::ffi::{CStr, c_int, c_void};
+use std::sync::OnceLock;
 
 /// `R_X86_64_GLOB_DAT`, `R_X86_64_JUMP_SLOT` (x86-64 psABI, table 4.9).
 #[cfg(target_arch = "x86_64")]
@@ -93,67 +94,137 @@ fn page_size() -> usize {
     if n > 0 { n as usize } else { 4096 }
 }
 
-unsafe extern "C" fn collect(
+/// What `visit` is handed through `dl_iterate_phdr`.
+struct Visit<'a> {
+    f: &'a mut dyn FnMut(&Object),
+    index: usize,
+}
+
+unsafe extern "C" fn visit(
     info: *mut libc::dl_phdr_info,
     _size: libc::size_t,
     data: *mut c_void,
 ) -> c_int {
-    let result = std::panic::catch_unwind(|| {
-        // SAFETY: `data` is the `Vec<Object>` passed by `loaded_objects`, and `info` is the
-        // loader's description of one object, valid during this call.
-        let (out, info) = unsafe { (&mut *(data as *mut Vec<Object>), &*info) };
-        let name = if info.dlpi_name.is_null() {
-            String::new()
-        } else {
-            // SAFETY: a NUL-terminated name owned by the loader.
-            unsafe { CStr::from_ptr(info.dlpi_name) }
-                .to_string_lossy()
-                .into_owned()
-        };
-        let bias = info.dlpi_addr as usize;
-        let page = page_size();
-        let (mut lo, mut hi, mut dynamic, mut relro) = (usize::MAX, 0, 0, (0, 0));
-        for i in 0..info.dlpi_phnum as usize {
-            // SAFETY: `dlpi_phdr` points to `dlpi_phnum` program headers.
-            let ph = unsafe { &*info.dlpi_phdr.add(i) };
-            let start = bias.wrapping_add(ph.p_vaddr as usize);
-            match ph.p_type {
-                PT_LOAD => {
-                    lo = lo.min(start);
-                    hi = hi.max(start + ph.p_memsz as usize);
-                }
-                PT_DYNAMIC => dynamic = start,
-                PT_GNU_RELRO => {
-                    relro = (
-                        start & !(page - 1),
-                        (start + ph.p_memsz as usize) & !(page - 1),
-                    );
-                }
-                _ => {}
-            }
-        }
-        let index = out.len();
-        out.push(Object {
-            name,
-            bias,
-            range: (lo.min(hi), hi),
-            dynamic,
-            relro,
-            index,
-        });
-    });
-    // Keep going whatever happened to this one.
-    let _ = result;
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: `data` is the `Visit` passed by `with_each_object`, alive for the call, and
+        // `info` the loader's description of one object, valid during this call.
+        let (visit, info) = unsafe { (&mut *(data as *mut Visit<'_>), &*info) };
+        let index = visit.index;
+        visit.index += 1;
+        // SAFETY: as above.
+        let obj = unsafe { describe(info, index) };
+        (visit.f)(&obj);
+    }));
+    // Keep going whatever happened to this one; nothing unwinds into the loader.
     0
 }
 
-/// The objects loaded now, in the loader's order (the main program first).
+/// The object `info` describes.
+///
+/// # Safety
+/// `info` must be the loader's description of a loaded object, as `dl_iterate_phdr` hands it.
+unsafe fn describe(info: &libc::dl_phdr_info, index: usize) -> Object {
+    let name = if info.dlpi_name.is_null() {
+        String::new()
+    } else {
+        // SAFETY: a NUL-terminated name owned by the loader.
+        unsafe { CStr::from_ptr(info.dlpi_name) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    let bias = info.dlpi_addr as usize;
+    let page = page_size();
+    let (mut lo, mut hi, mut dynamic, mut relro) = (usize::MAX, 0, 0, (0, 0));
+    for i in 0..info.dlpi_phnum as usize {
+        // SAFETY: `dlpi_phdr` points to `dlpi_phnum` program headers.
+        let ph = unsafe { &*info.dlpi_phdr.add(i) };
+        let start = bias.wrapping_add(ph.p_vaddr as usize);
+        match ph.p_type {
+            PT_LOAD => {
+                lo = lo.min(start);
+                hi = hi.max(start + ph.p_memsz as usize);
+            }
+            PT_DYNAMIC => dynamic = start,
+            PT_GNU_RELRO => {
+                relro = (
+                    start & !(page - 1),
+                    (start + ph.p_memsz as usize) & !(page - 1),
+                );
+            }
+            _ => {}
+        }
+    }
+    Object {
+        name,
+        bias,
+        range: (lo.min(hi), hi),
+        dynamic,
+        relro,
+        index,
+    }
+}
+
+/// Calls `f` on each loaded object, in the loader's order (the main program first), from
+/// inside `dl_iterate_phdr`: the loader's lock is held meanwhile, so no object `f` is handed
+/// can be unmapped (`dlclose` takes that lock to unmap) until `f` returns, and `f` may read and
+/// write the object's memory. `f` must not call anything that takes that lock (`dlopen`,
+/// `dlclose`, `dlsym`, `dladdr`, `dlinfo`, …). A panic in `f` ends that object's turn only.
+pub fn with_each_object(f: &mut dyn FnMut(&Object)) {
+    let mut data = Visit { f, index: 0 };
+    // SAFETY: `visit` only reads the loader's descriptions and hands them to `f`, and never
+    // unwinds; `data` outlives the call.
+    unsafe { libc::dl_iterate_phdr(Some(visit), &mut data as *mut Visit<'_> as *mut c_void) };
+}
+
+/// The objects loaded now, in the loader's order (the main program first). They may be closed
+/// as soon as this returns: to read or write one's memory, use [`with_each_object`].
 pub fn loaded_objects() -> Vec<Object> {
     let mut out: Vec<Object> = Vec::new();
-    // SAFETY: `collect` only reads the loader's descriptions and writes to `out`, which
-    // outlives the call; it never unwinds.
-    unsafe { libc::dl_iterate_phdr(Some(collect), &mut out as *mut Vec<Object> as *mut c_void) };
+    with_each_object(&mut |obj| out.push(obj.clone()));
     out
+}
+
+/// `int _dl_find_object(void *address, struct dl_find_object *result)` (glibc 2.35 on).
+type FindObject = unsafe extern "C" fn(*mut c_void, *mut u64) -> c_int;
+
+/// `_dl_find_object`, when the C library has it: it knows an object only from the end of the
+/// `dlopen` that loaded it (after its relocation, `PT_GNU_RELRO` protection included), and it
+/// takes no lock (it is made for unwinders), so it may be called under the loader's lock.
+static FIND_OBJECT: OnceLock<Option<FindObject>> = OnceLock::new();
+
+/// Looks up what [`relocated`] needs. Takes the loader's lock: call it outside
+/// [`with_each_object`].
+pub fn init() {
+    FIND_OBJECT.get_or_init(|| {
+        // SAFETY: a NUL-terminated name; RTLD_DEFAULT searches the global scope.
+        let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"_dl_find_object".as_ptr()) };
+        // SAFETY: glibc's `_dl_find_object`, whose signature is `FindObject`.
+        (!f.is_null()).then(|| unsafe { std::mem::transmute::<*mut c_void, FindObject>(f) })
+    });
+}
+
+/// Whether [`relocated`] can tell (the C library has `_dl_find_object`).
+#[cfg(test)]
+pub fn can_tell_relocated() -> bool {
+    matches!(FIND_OBJECT.get(), Some(Some(_)))
+}
+
+/// Whether the loader has finished loading `obj`. An object appears in the loader's list as
+/// soon as it is mapped, and another thread's `dlopen` then relocates it and makes its RELRO
+/// pages read-only without the lock `with_each_object` holds: its GOT is not to be touched
+/// before that is over. True when that cannot be known (no `_dl_find_object`, or [`init`] not
+/// called).
+pub fn relocated(obj: &Object) -> bool {
+    let Some(Some(find)) = FIND_OBJECT.get() else {
+        return true;
+    };
+    // `struct dl_find_object`: flags, map start, map end, link map, EH frame, then reserved
+    // words (96 bytes on x86-64 and AArch64); room to spare.
+    let mut out = [0u64; 32];
+    let addr = obj.range.0;
+    // SAFETY: any address may be asked about; `out` is larger than the structure.
+    let rc = unsafe { find(addr as *mut c_void, out.as_mut_ptr()) };
+    rc == 0 && out[1] as usize <= addr && addr < out[2] as usize
 }
 
 /// A GOT slot bound to one of the wanted names.
@@ -167,7 +238,8 @@ pub struct Slot {
 /// The GOT slots of `obj` whose relocations name one of `names`.
 ///
 /// # Safety
-/// `obj` must be loaded now (listed by `loaded_objects` and not closed since).
+/// `obj` must stay loaded during the call (handed by [`with_each_object`], whose caller
+/// holds the loader's lock).
 pub unsafe fn slots(obj: &Object, names: &[&str]) -> Vec<Slot> {
     let mut out = Vec::new();
     if obj.dynamic == 0 {
@@ -245,7 +317,7 @@ pub unsafe fn slots(obj: &Object, names: &[&str]) -> Vec<Slot> {
 /// Reads a slot.
 ///
 /// # Safety
-/// `slot` must be a GOT slot of a loaded object.
+/// `slot` must be a GOT slot of an object that stays loaded during the call.
 pub unsafe fn read(slot: usize) -> usize {
     // SAFETY: an aligned, mapped word (the caller's guarantee); other threads only read it.
     unsafe { std::ptr::read_volatile(slot as *const usize) }
@@ -256,7 +328,8 @@ pub unsafe fn read(slot: usize) -> usize {
 /// or the new function. Returns false when the page could not be made writable.
 ///
 /// # Safety
-/// `slot` must be a GOT slot of `obj`, loaded now; `value` must be a function of the
+/// `slot` must be a GOT slot of `obj`, which stays loaded during the call and which the
+/// loader has finished relocating ([`relocated`]); `value` must be a function of the
 /// signature the slot's symbol has. Callers serialise writes (the page protection is shared).
 pub unsafe fn write(obj: &Object, slot: usize, value: usize) -> bool {
     let read_only = obj.relro.0 <= slot && slot < obj.relro.1;

@@ -34,7 +34,7 @@ use std::ffi::{CStr, c_char, c_int, c_void};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::hooks;
 use crate::spin::SpinLock;
@@ -448,31 +448,31 @@ static STATE: SpinLock<Option<State>> = SpinLock::new(None);
 static ATFORK: AtomicBool = AtomicBool::new(false);
 
 /// Patches the objects not looked at yet. Under the state lock.
+///
+/// The work is done inside `dl_iterate_phdr`'s callback, under the loader's lock, so that a
+/// `dlclose` on another thread cannot unmap an object while its relocations are read and its
+/// GOT written; nothing in there calls into the loader (the names and addresses it compares
+/// with were looked up before). An object still being loaded by another thread's `dlopen` is
+/// left for a later pass.
 fn patch(state: &mut State) {
     let Some(real) = REAL.get() else { return };
-    let objects = elf::loaded_objects();
-    // Objects closed since the last look are forgotten: their slots are gone, and a library
-    // opened again (perhaps at the same address) is patched afresh.
-    let loaded: FxHashSet<(usize, &str)> =
-        objects.iter().map(|o| (o.bias, o.name.as_str())).collect();
-    state
-        .seen
-        .retain(|(bias, name)| loaded.contains(&(*bias, name.as_str())));
-    state
-        .patched
-        .retain(|p| loaded.contains(&(p.obj.bias, p.obj.name.as_str())));
-    for obj in objects {
-        if !state.seen.insert((obj.bias, obj.name.clone())) {
-            continue;
+    let mut listed: FxHashSet<(usize, String)> = FxHashSet::default();
+    elf::with_each_object(&mut |obj| {
+        let key = (obj.bias, obj.name.clone());
+        listed.insert(key.clone());
+        if state.seen.contains(&key) {
+            return;
         }
-        let kind = kind(&obj, &state.own, &state.interpreter);
+        let kind = kind(obj, &state.own, &state.interpreter);
+        if kind != Kind::Skip && !elf::relocated(obj) {
+            return;
+        }
+        state.seen.insert(key);
         if kind == Kind::Skip {
-            continue;
+            return;
         }
-        // SAFETY: listed by the loader just now, and the loader lock is not needed to read
-        // its relocations (objects are closed only by dlclose, which restores nothing here:
-        // a closed object's slots are dropped at the next rescan).
-        let slots = unsafe { elf::slots(&obj, &NAMES) };
+        // SAFETY: handed by `with_each_object`: loaded until this returns.
+        let slots = unsafe { elf::slots(obj, &NAMES) };
         let mut done = Vec::new();
         for slot in slots {
             if !wanted(kind, slot.name) {
@@ -481,23 +481,33 @@ fn patch(state: &mut State) {
             let Some(ours) = real.wrapper(slot.name) else {
                 continue;
             };
-            // SAFETY: a GOT slot of a loaded object.
+            // SAFETY: a GOT slot of an object loaded until this returns.
             let old = unsafe { elf::read(slot.addr) };
             // Bound to the global definition, or not bound yet (a lazy stub of the object's
             // own PLT); anything else is the library's own choice, left alone.
             if !is_real(slot.name, old) && !obj.contains(old) {
                 continue;
             }
-            // SAFETY: the slot's symbol has the signature of our wrapper of that name; writes
-            // are serialised by the state lock.
-            if unsafe { elf::write(&obj, slot.addr, ours) } {
+            // SAFETY: a GOT slot of an object loaded until this returns and relocated; the
+            // slot's symbol has the signature of our wrapper of that name; writes are
+            // serialised by the state lock.
+            if unsafe { elf::write(obj, slot.addr, ours) } {
                 done.push((slot.addr, old, ours));
             }
         }
         if !done.is_empty() {
-            state.patched.push(Patched { obj, slots: done });
+            state.patched.push(Patched {
+                obj: obj.clone(),
+                slots: done,
+            });
         }
-    }
+    });
+    // Objects closed since the last look are forgotten: their slots are gone, and a library
+    // opened again (perhaps at the same address) is patched afresh.
+    state.seen.retain(|key| listed.contains(key));
+    state
+        .patched
+        .retain(|p| listed.contains(&(p.obj.bias, p.obj.name.clone())));
 }
 
 fn patch_new_objects() {
@@ -533,6 +543,7 @@ pub(crate) unsafe fn attach() -> Result<usize, String> {
         let real = find_real()?;
         let _ = REAL.set(real);
     }
+    elf::init();
     if !ATFORK.swap(true, Ordering::AcqRel) {
         // SAFETY: registering plain functions that only touch the state lock.
         unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
@@ -553,29 +564,33 @@ pub(crate) unsafe fn attach() -> Result<usize, String> {
     Ok(n)
 }
 
-/// Restores every slot patched in this session (in objects still loaded).
+/// Restores every slot patched in this session (in objects still loaded), under the loader's
+/// lock as in `patch`.
 pub(crate) fn detach() {
     let mut guard = STATE.lock();
     let Some(state) = guard.as_mut() else { return };
     state.active = false;
-    let loaded: FxHashSet<(usize, String)> = elf::loaded_objects()
-        .into_iter()
-        .map(|o| (o.bias, o.name))
+    let mut patched: FxHashMap<(usize, String), Patched> = state
+        .patched
+        .drain(..)
+        .map(|p| ((p.obj.bias, p.obj.name.clone()), p))
         .collect();
-    for p in state.patched.drain(..) {
-        if !loaded.contains(&(p.obj.bias, p.obj.name.clone())) {
-            continue;
-        }
+    elf::with_each_object(&mut |obj| {
+        let Some(p) = patched.remove(&(obj.bias, obj.name.clone())) else {
+            return;
+        };
         for (slot, old, ours) in p.slots {
-            // SAFETY: a slot of an object still loaded; restored only if it still holds what
-            // we wrote (a later patcher's value is left alone).
+            // SAFETY: a slot of an object loaded until this returns (the one it was patched
+            // in: same bias and name); restored only if it still holds what we wrote (a later
+            // patcher's value is left alone).
             unsafe {
                 if elf::read(slot) == ours {
-                    elf::write(&p.obj, slot, old);
+                    elf::write(obj, slot, old);
                 }
             }
         }
-    }
+    });
+    // What is left belonged to objects closed meanwhile.
     *guard = None;
 }
 
@@ -594,6 +609,24 @@ mod tests {
         let objects = elf::loaded_objects();
         assert!(objects[0].name.is_empty() || objects[0].index == 0);
         assert!(objects.iter().any(|o| o.file_name().starts_with("libc.so")));
+    }
+
+    #[test]
+    fn objects_loaded_at_start_up_count_as_relocated() {
+        elf::init();
+        let mut seen = 0;
+        elf::with_each_object(&mut |obj| {
+            if kind(obj, "", "") != Kind::Skip {
+                assert!(elf::relocated(obj), "{}", obj.name);
+                seen += 1;
+            }
+        });
+        assert!(seen > 0);
+        let nowhere = elf::Object {
+            range: (8, 16),
+            ..elf::loaded_objects()[0].clone()
+        };
+        assert!(!elf::relocated(&nowhere) || !elf::can_tell_relocated());
     }
 
     #[test]
