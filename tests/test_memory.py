@@ -256,3 +256,21 @@ def test_max_memory_marker(tmp_path):
     )
     assert "1 failed, 1 passed" in proc.stdout, proc.stdout
     assert "MemoryLimitExceeded" in proc.stdout
+
+
+def test_forks_under_memory_mode_neither_hang_nor_crash(tmp_path):
+    """No lock is held across fork, and a child starts from a clean state whatever lock a thread
+    of the parent held: children forked while other threads allocate (every allocation recorded,
+    native ones included) and checkpoints are built run a session of their own and exit, and the
+    parent finishes with its profile. Before, a child's session hung on the parent's checkpoint
+    thread (joined, though the child does not have it) or on a lock the fork caught held."""
+    script = SCRIPTS / "mem_fork.py"
+    out = tmp_path / "fork.pyro"
+    env = base_env(tmp_path)
+    env["PYROMETER_NATIVE_MEMORY"] = "1"
+    cmd = [sys.executable, "-m", "pyrometer", "run", "-q", "--mode", "memory", "--memory-interval", "exact"]
+    cmd += ["--checkpoint", "0.05", "-o", str(out), str(script), "100"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, timeout=600)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr.decode()[-2000:])
+    assert proc.stdout.decode().split()[-6:] == ["clean", "100", "failed", "0", "hung", "0"], proc.stdout
+    assert pyrometer.load(str(out)).mode == "memory"

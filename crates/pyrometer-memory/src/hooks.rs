@@ -462,9 +462,13 @@ fn wrapper<const D: usize>() -> PyMemAllocatorEx {
 }
 
 extern "C" fn after_fork_in_child() {
-    // Only the forking thread survives, perhaps with the lock held by a thread that no longer
-    // exists: the child's hooks only forward from now on, and never take the lock.
+    // The session belongs to the parent: the child's hooks only forward. Only the forking
+    // thread survives, perhaps with the lock held by a thread that no longer exists, in the
+    // middle of a change: the child starts from an empty, free lock, so that it can start a
+    // session of its own.
     EPOCH.store(0, Ordering::Relaxed);
+    // SAFETY: in the child, right after fork: its one thread holds no guard.
+    unsafe { SHARED.reset_after_fork(None) };
 }
 
 /// The session's epoch, when one is on.

@@ -101,17 +101,13 @@ struct Session {
     start: Instant,
     start_unix_ns: u64,
     timeline: timeline::Timeline,
+    /// Whether native allocations are captured: `Ok(())`, or why not.
+    native: Result<(), String>,
 }
 
-/// Touched only by API calls, under the GIL (never by the hooks).
+/// Touched only by API calls, under the GIL (never by the hooks, nor by the checkpoint thread):
+/// so never held by another thread when the program forks, which it does holding the GIL.
 static SESSION: Mutex<Option<Session>> = Mutex::new(None);
-
-/// Whether native allocations are captured in this session: `Ok(())`, or why not.
-static NATIVE: Mutex<Option<Result<(), String>>> = Mutex::new(None);
-
-fn native_status() -> std::sync::MutexGuard<'static, Option<Result<(), String>>> {
-    NATIVE.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn session() -> std::sync::MutexGuard<'static, Option<Session>> {
     SESSION.lock().unwrap_or_else(|p| p.into_inner())
@@ -131,8 +127,13 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
         if s.pid == std::process::id() {
             return Err(MemoryError::AlreadyActive);
         }
-        // Inherited from the parent across fork: not ours.
-        *guard = None;
+        // Inherited from the parent across fork: not ours, and neither are its threads (the
+        // timeline's, the checkpoints'), which this process does not have: their handles are
+        // forgotten, never joined.
+        std::mem::forget(guard.take());
+        if let Some(t) = checkpointer().take() {
+            std::mem::forget(t);
+        }
     }
     let layout = match hooks::LAYOUT.get() {
         Some(l) => l.clone(),
@@ -158,12 +159,12 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
         options.sample_interval,
         Recorder::new(options.sample_interval),
     );
-    *native_status() = Some(if options.native {
+    let native = if options.native {
         // SAFETY: the GIL is held and the session is on.
         unsafe { native::attach() }.map(|_| ())
     } else {
         Err("turned off (PYROMETER_NATIVE_MEMORY=0)".into())
-    });
+    };
     let start = Instant::now();
     *guard = Some(Session {
         pid: std::process::id(),
@@ -172,6 +173,7 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64),
         timeline: timeline::Timeline::start(start, options.timeline_interval),
+        native,
     });
     Ok(())
 }
@@ -186,6 +188,7 @@ fn profile_of(
     start_unix_ns: u64,
     elapsed: Duration,
     points: &[timeline::Point],
+    native: &Result<(), String>,
     names: ThreadNames,
 ) -> Profile {
     let mut builder = ProfileBuilder::new(Meta {
@@ -215,16 +218,15 @@ fn profile_of(
     for s in timeline::series(points, Some((stats.peak_ns, stats.peak))) {
         builder.add_series(s);
     }
-    match native_status().as_ref() {
-        Some(Ok(())) => builder.meta_mut().notes.push(format!(
+    match native {
+        Ok(()) => builder.meta_mut().notes.push(format!(
             "native allocations (malloc and co. from extension modules and libraries) are included: about {:.1} MiB of the allocated bytes",
             rec.native_bytes / (1024.0 * 1024.0)
         )),
-        Some(Err(why)) => builder
+        Err(why) => builder
             .meta_mut()
             .notes
             .push(format!("native allocations are not included: {why}")),
-        None => {}
     }
     let failures = hooks::FAILURES.load(Ordering::Relaxed);
     if failures > 0 {
@@ -253,6 +255,7 @@ pub fn stop(_gil: &Gil, names: ThreadNames) -> Result<Profile, MemoryError> {
         session.start_unix_ns,
         elapsed,
         &points,
+        &session.native,
         names,
     ))
 }
@@ -276,6 +279,7 @@ pub fn snapshot(_gil: &Gil, names: ThreadNames) -> Result<Profile, MemoryError> 
         session.start_unix_ns,
         session.start.elapsed(),
         &points,
+        &session.native,
         names,
     ))
 }
@@ -316,8 +320,8 @@ pub fn set_checkpoints(path: std::path::PathBuf, interval: Duration, meta: Meta)
     let Some(epoch) = hooks::current_epoch() else {
         return;
     };
-    let (start, start_unix_ns) = match session().as_ref() {
-        Some(s) => (s.start, s.start_unix_ns),
+    let (start, start_unix_ns, native) = match session().as_ref() {
+        Some(s) => (s.start, s.start_unix_ns, s.native.clone()),
         None => return,
     };
     let thread = std::thread::Builder::new()
@@ -341,7 +345,14 @@ pub fn set_checkpoints(path: std::path::PathBuf, interval: Duration, meta: Meta)
                     };
                     shared.rec.allocated_bytes = hooks::FLUSHED_BYTES.load(Ordering::Relaxed);
                     shared.rec.allocations = hooks::FLUSHED_COUNT.load(Ordering::Relaxed);
-                    profile_of(&shared.rec, start_unix_ns, start.elapsed(), &[], &|_| None)
+                    profile_of(
+                        &shared.rec,
+                        start_unix_ns,
+                        start.elapsed(),
+                        &[],
+                        &native,
+                        &|_| None,
+                    )
                 };
                 let mut profile = profile;
                 written += 1;

@@ -1,7 +1,7 @@
-//! A small lock for the hooks' shared state. A `std::sync::Mutex` would do, but this one can be
-//! abandoned in a forked child (which never takes it: the hooks are off there) and never
-//! allocates. Holders keep it for microseconds (one sampled allocation), so waiters spin a
-//! little, then yield.
+//! A small lock for the hooks' shared state. A `std::sync::Mutex` would do, but this one never
+//! allocates, and a forked child can start it afresh ([`SpinLock::reset_after_fork`]) when the
+//! fork found it held by a thread the child does not have. Holders keep it for microseconds
+//! (one sampled allocation, or a copy), so waiters spin a little, then yield.
 
 use std::cell::UnsafeCell;
 use std::ops::{Deref, DerefMut};
@@ -40,11 +40,16 @@ impl<T> SpinLock<T> {
         Guard { lock: self }
     }
 
-    /// Releases the lock without a guard (after a guard was forgotten on purpose).
+    /// In a child just forked: replaces the value with `value` and frees the lock, whoever held
+    /// it. The old value is leaked, never dropped: a thread of the parent may have been changing
+    /// it when the process forked.
     ///
     /// # Safety
-    /// The lock must be held by the calling thread, through a guard it forgot.
-    pub unsafe fn force_unlock(&self) {
+    /// Only in a forked child before it starts any thread (its one thread, which holds no guard
+    /// of this lock).
+    pub unsafe fn reset_after_fork(&self, value: T) {
+        // SAFETY: no other thread exists and no guard is alive (the caller's guarantee).
+        unsafe { std::ptr::write(self.value.get(), value) };
         self.locked.store(false, Ordering::Release);
     }
 }
@@ -94,5 +99,16 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(*L.lock(), 40_000);
+    }
+
+    #[test]
+    fn a_lock_left_held_is_reset() {
+        static L: SpinLock<Vec<u32>> = SpinLock::new(Vec::new());
+        L.lock().push(1);
+        // As if a thread that no longer exists held it.
+        std::mem::forget(L.lock());
+        // SAFETY: no guard is alive; the forgotten one stands for a thread that is gone.
+        unsafe { L.reset_after_fork(vec![2]) };
+        assert_eq!(*L.lock(), vec![2]);
     }
 }

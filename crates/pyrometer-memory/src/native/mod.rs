@@ -517,14 +517,13 @@ fn patch_new_objects() {
     }
 }
 
-extern "C" fn before_fork() {
-    // Held across fork so the child never inherits it held by a thread that is gone.
-    std::mem::forget(STATE.lock());
-}
-
-extern "C" fn after_fork() {
-    // SAFETY: taken by `before_fork` in this very thread, in the parent and in the child.
-    unsafe { STATE.force_unlock() };
+extern "C" fn after_fork_in_child() {
+    // No lock is held across fork (a fork would wait for a patch to finish, and a lock held by
+    // the forking thread is a hazard of its own). The child starts from no state and a free
+    // lock, whoever held it: the session is the parent's, its slots stay pointed at wrappers
+    // that only forward, and `dlopen` patches nothing until the child starts a session.
+    // SAFETY: in the child, right after fork: its one thread holds no guard.
+    unsafe { STATE.reset_after_fork(None) };
 }
 
 /// Starts catching native allocations: patches every loaded object. Returns how many slots
@@ -545,8 +544,8 @@ pub(crate) unsafe fn attach() -> Result<usize, String> {
     }
     elf::init();
     if !ATFORK.swap(true, Ordering::AcqRel) {
-        // SAFETY: registering plain functions that only touch the state lock.
-        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+        // SAFETY: registering a plain function that only resets the state lock.
+        unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
     }
     let mut guard = STATE.lock();
     if guard.as_ref().is_some_and(|s| s.active) {
