@@ -28,7 +28,7 @@ use pyrometer_cpython::layout::Layout;
 
 use crate::frames::{self, CodeCache, MAX_FRAMES, RawFrame};
 use crate::poisson::Rng;
-use crate::recorder::Recorder;
+use crate::recorder::{Recorder, Tables};
 use crate::spin::SpinLock;
 
 /// The session number; 0 when off.
@@ -518,6 +518,21 @@ pub(crate) fn begin(mean: u64, rec: Recorder) -> u64 {
     EPOCH.store(epoch, Ordering::Release);
     drop(guard);
     epoch
+}
+
+/// Copies what a profile is built from into `tables` (see `Recorder::copy_into`), with the
+/// exact totals flushed so far, holding the lock only for the copy: `None` when no session is
+/// on (or not the session `epoch`, when given).
+pub(crate) fn copy_tables(tables: &mut Tables, epoch: Option<u64>) -> Option<&mut Tables> {
+    let mut guard = SHARED.lock();
+    let shared = guard
+        .as_mut()
+        .filter(|s| epoch.is_none_or(|e| s.epoch == e))?;
+    shared.rec.allocated_bytes = FLUSHED_BYTES.load(Ordering::Relaxed);
+    shared.rec.allocations = FLUSHED_COUNT.load(Ordering::Relaxed);
+    shared.rec.copy_into(tables);
+    drop(guard);
+    Some(tables)
 }
 
 /// Ends the session: the hooks forward only; the shared state is handed over.

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use pyrometer_profile::{Meta, Mode, Profile, ProfileBuilder};
 
 pub use recorder::Stats;
-use recorder::{Recorder, ThreadInfo};
+use recorder::{Recorder, Tables, ThreadInfo};
 
 /// The default mean distance between samples, in bytes. At this interval a line that
 /// allocates 100 MB in small objects is sampled ~6,400 times, and its share of a stretch where
@@ -183,8 +183,9 @@ pub fn start(_gil: &Gil, options: Options) -> Result<(), MemoryError> {
 /// (whose native id is the process id) is `MainThread`.
 pub type ThreadNames<'a> = &'a dyn Fn(u64) -> Option<(String, bool)>;
 
+/// The profile of what was collected, built from a copy (never under the hooks' lock).
 fn profile_of(
-    rec: &Recorder,
+    rec: &Tables,
     start_unix_ns: u64,
     elapsed: Duration,
     points: &[timeline::Point],
@@ -214,7 +215,7 @@ fn profile_of(
         })
     };
     rec.build(&mut builder, process, &namer);
-    let stats = rec.stats();
+    let stats = rec.stats;
     for s in timeline::series(points, Some((stats.peak_ns, stats.peak))) {
         builder.add_series(s);
     }
@@ -251,7 +252,7 @@ pub fn stop(_gil: &Gil, names: ThreadNames) -> Result<Profile, MemoryError> {
     let elapsed = session.start.elapsed();
     let points = session.timeline.finish(session.start);
     Ok(profile_of(
-        &shared.rec,
+        &shared.rec.tables(),
         session.start_unix_ns,
         elapsed,
         &points,
@@ -268,14 +269,10 @@ pub fn snapshot(_gil: &Gil, names: ThreadNames) -> Result<Profile, MemoryError> 
     };
     let points = session.timeline.points(session.start);
     hooks::flush_this_thread();
-    let mut shared = hooks::SHARED.lock();
-    let Some(shared) = shared.as_mut() else {
-        return Err(MemoryError::NotActive);
-    };
-    shared.rec.allocated_bytes = hooks::FLUSHED_BYTES.load(Ordering::Relaxed);
-    shared.rec.allocations = hooks::FLUSHED_COUNT.load(Ordering::Relaxed);
+    let mut tables = Tables::default();
+    let tables = hooks::copy_tables(&mut tables, None).ok_or(MemoryError::NotActive)?;
     Ok(profile_of(
-        &shared.rec,
+        tables,
         session.start_unix_ns,
         session.start.elapsed(),
         &points,
@@ -329,6 +326,9 @@ pub fn set_checkpoints(path: std::path::PathBuf, interval: Duration, meta: Meta)
         .spawn(move || {
             let mut written = 0u64;
             let mut wait = interval;
+            // Refreshed at each checkpoint: after the first, a copy takes only what changed
+            // in the tables that grow.
+            let mut tables = Tables::default();
             loop {
                 let until = Instant::now() + wait;
                 while Instant::now() < until {
@@ -338,23 +338,13 @@ pub fn set_checkpoints(path: std::path::PathBuf, interval: Duration, meta: Meta)
                     std::thread::sleep((until - Instant::now()).min(Duration::from_millis(50)));
                 }
                 let began = Instant::now();
-                let profile = {
-                    let mut guard = hooks::SHARED.lock();
-                    let Some(shared) = guard.as_mut().filter(|s| s.epoch == epoch) else {
-                        return;
-                    };
-                    shared.rec.allocated_bytes = hooks::FLUSHED_BYTES.load(Ordering::Relaxed);
-                    shared.rec.allocations = hooks::FLUSHED_COUNT.load(Ordering::Relaxed);
-                    profile_of(
-                        &shared.rec,
-                        start_unix_ns,
-                        start.elapsed(),
-                        &[],
-                        &native,
-                        &|_| None,
-                    )
+                let Some(copy) = hooks::copy_tables(&mut tables, Some(epoch)) else {
+                    return;
                 };
-                let mut profile = profile;
+                let mut profile =
+                    profile_of(copy, start_unix_ns, start.elapsed(), &[], &native, &|_| {
+                        None
+                    });
                 written += 1;
                 let counters = std::mem::take(&mut profile.meta.counters);
                 profile.meta = Meta {

@@ -306,6 +306,61 @@ impl Recorder {
         }
     }
 
+    /// Copies into `t` what a profile is built from, refreshing an earlier copy in place: the
+    /// tables that only grow (functions, stack nodes, threads) from where `t` stops, the
+    /// per-site figures whole (plain numbers: no allocation once `t` has grown to them). Made
+    /// for the hooks' lock: it holds the lock for a copy, and the profile is built from `t`
+    /// after it is released. A thread's name is set in the same hold of the lock that adds it.
+    pub fn copy_into(&self, t: &mut Tables) {
+        t.mean = self.mean;
+        if t.functions.len() > self.functions.len()
+            || t.nodes.len() > self.nodes.len()
+            || t.threads.len() > self.threads.len()
+        {
+            // A copy of another recorder: start afresh.
+            *t = Tables::default();
+            t.mean = self.mean;
+        }
+        t.functions
+            .extend_from_slice(&self.functions[t.functions.len()..]);
+        t.nodes.extend_from_slice(&self.nodes[t.nodes.len()..]);
+        t.threads
+            .extend_from_slice(&self.threads[t.threads.len()..]);
+        t.sites.clear();
+        t.sites.extend_from_slice(&self.sites);
+        t.peak_sites.clear();
+        t.peak_sites.extend_from_slice(&self.peak_sites);
+        t.stats = self.stats();
+        t.peak_snapshot = self.peak_snapshot;
+        t.native_bytes = self.native_bytes;
+    }
+
+    /// A fresh copy of what a profile is built from.
+    pub fn tables(&self) -> Tables {
+        let mut t = Tables::default();
+        self.copy_into(&mut t);
+        t
+    }
+}
+
+/// What a profile is built from: a copy of the recorder's tables ([`Recorder::copy_into`]), so
+/// that building, which takes milliseconds for a large profile, happens without the hooks' lock
+/// that every sampled allocation and every free of a sampled block takes.
+#[derive(Clone, Debug, Default)]
+pub struct Tables {
+    pub mean: u64,
+    pub functions: Vec<Function>,
+    nodes: Vec<Node>,
+    pub threads: Vec<ThreadInfo>,
+    sites: Vec<Site>,
+    peak_sites: Vec<f64>,
+    pub stats: Stats,
+    peak_snapshot: f64,
+    /// The estimated bytes of the sampled native allocations (before calibration).
+    pub native_bytes: f64,
+}
+
+impl Tables {
     /// How much each not-certain estimate is scaled so the totals match the exact counts the
     /// hooks keep (a post-stratified ratio estimator: the certain stratum is exact, the other
     /// is scaled to its exactly known total). `(bytes factor, count factor)`; 1 when the exact
@@ -333,8 +388,8 @@ impl Recorder {
             }
         };
         (
-            factor(self.allocated_bytes, cert_b, est_b),
-            factor(self.allocations, cert_c, est_c),
+            factor(self.stats.allocated_bytes, cert_b, est_b),
+            factor(self.stats.allocations, cert_c, est_c),
         )
     }
 
@@ -414,7 +469,7 @@ impl Recorder {
             builder.add(stack, thread, Metric::RetainedBytes, round(fig.live));
             builder.add(stack, thread, Metric::PeakBytes, round(fig.peak));
         }
-        let stats = self.stats();
+        let stats = self.stats;
         let meta = builder.meta_mut();
         for (name, value) in [
             ("sample_interval_bytes", self.mean),
@@ -495,13 +550,42 @@ mod tests {
         assert_eq!(st.current, (1 << 20) as f64 + 100.0);
         assert_eq!(st.peak, (2 << 20) as f64);
         assert_eq!(st.peak_ns, 6);
-        let figs = r.figures();
+        let figs = r.tables().figures();
         assert_eq!(figs[s1 as usize].stack, vec![(a, 3), (b, 7)]);
         assert_eq!(figs[s1 as usize].alloc_bytes, (1 << 20) as f64);
         assert_eq!(figs[s1 as usize].live, 0.0);
         assert_eq!(figs[s1 as usize].peak, (1 << 20) as f64);
         assert_eq!(figs[s2 as usize].live, (1 << 20) as f64 + 100.0);
         assert_eq!(figs[s2 as usize].alloc_count, 2.0);
+    }
+
+    #[test]
+    fn a_refreshed_copy_equals_a_fresh_one() {
+        let (mut r, a, b) = rec(1000);
+        let t = r.thread(1, 1);
+        let s = r.site([(a, 1)].into_iter(), t);
+        r.allocated(1, 10, s, 0);
+        let mut copy = r.tables();
+        // Everything grows and changes after the first copy.
+        let c = r.synthetic("<no Python frame>");
+        let u = r.thread(2, 2);
+        r.set_thread_name(u, Some("worker".into()));
+        let s2 = r.site([(a, 1), (b, 2), (c, 0)].into_iter(), u);
+        r.allocated(2, 1_000_000, s2, 5);
+        assert!(r.freed(1));
+        r.allocated_bytes = 1_000_010;
+        r.allocations = 2;
+        r.copy_into(&mut copy);
+        let fresh = r.tables();
+        assert_eq!(copy.figures(), fresh.figures());
+        assert_eq!(copy.functions, fresh.functions);
+        assert_eq!(copy.threads, fresh.threads);
+        assert_eq!(copy.stats, r.stats());
+        assert_eq!(copy.threads[u as usize].name.as_deref(), Some("worker"));
+        // A copy of another recorder starts afresh.
+        let other = Recorder::new(1000);
+        other.copy_into(&mut copy);
+        assert!(copy.functions.is_empty() && copy.figures().is_empty());
     }
 
     #[test]
@@ -533,8 +617,8 @@ mod tests {
         r.allocated(2, 1_000_000, big, 0); // certain
         r.allocated_bytes = 1_000_000 + 1100;
         r.allocations = 1 + 110;
-        let (fb, _) = r.calibration();
-        let figs = r.figures();
+        let (fb, _) = r.tables().calibration();
+        let figs = r.tables().figures();
         assert!((figs[s as usize].alloc_bytes - 1100.0).abs() < 1e-6, "{fb}");
         assert_eq!(figs[big as usize].alloc_bytes, 1_000_000.0);
         assert!((figs[s as usize].alloc_count - 110.0).abs() < 1e-6);
